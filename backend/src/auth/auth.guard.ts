@@ -1,0 +1,25 @@
+import { ForbiddenException, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { FastifyRequest } from 'fastify';
+import { can, type Permission } from '../protocol/index.js';
+import { AuthService } from './auth.service.js';
+import { IS_PUBLIC, REQUIRED_PERMISSION, type Principal } from './decorators.js';
+
+/** Global: every HTTP route needs a valid bearer unless marked @Public(); permissions come from the one map. */
+@Injectable()
+export class AuthGuard implements CanActivate {
+  constructor(private readonly reflector: Reflector, private readonly auth: AuthService) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    if (context.getType() !== 'http') return true;
+    const targets = [context.getHandler(), context.getClass()];
+    if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, targets)) return true;
+    const req = context.switchToHttp().getRequest<FastifyRequest & { user?: Principal }>();
+    const header = req.headers.authorization;
+    const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+    req.user = await this.auth.verifyAccessToken(token);
+    const permission = this.reflector.getAllAndOverride<Permission | undefined>(REQUIRED_PERMISSION, targets);
+    if (permission && !can(req.user.role, permission)) throw new ForbiddenException(`Needs the ${permission} permission`);
+    return true;
+  }
+}

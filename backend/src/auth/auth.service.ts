@@ -1,0 +1,177 @@
+import { HttpStatus, Injectable, UnauthorizedException } from '@nestjs/common';
+import { JwtService } from '@nestjs/jwt';
+import { InjectRepository } from '@nestjs/typeorm';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { IsNull, type Repository } from 'typeorm';
+import { DatabaseService } from '../database/database.service.js';
+import { HttpErrorWithHeaders } from '../http/api-exception.filter.js';
+import { ACCESS_TOKEN_TTL_SECONDS, REFRESH_TOKEN_TTL_SECONDS, type AuthOutcome, type LoginRequest, type TokenPair } from '../protocol/index.js';
+import { User, toUserView } from '../users/user.entity.js';
+import { AuthEvents } from './auth-events.js';
+import type { ClientInfo, Principal } from './decorators.js';
+import { LoginThrottle } from './login-throttle.js';
+import { PasswordService } from './password.service.js';
+import { RefreshToken, Session } from './session.entity.js';
+
+export const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+const BAD_CREDENTIALS = 'Invalid email or password';
+
+/** Decides whether a sign-in may proceed beyond credentials (maintenance mode plugs in here). */
+export type LoginGate = (user: User) => Promise<string | null>;
+
+/** The one authentication path: HTTP requests and socket handshakes are verified by verifyAccessToken. */
+@Injectable()
+export class AuthService {
+  readonly throttle = new LoginThrottle();
+  private gate: LoginGate = async () => null;
+
+  constructor(
+    private readonly jwt: JwtService,
+    private readonly passwords: PasswordService,
+    private readonly db: DatabaseService,
+    private readonly events: AuthEvents,
+    @InjectRepository(User) private readonly users: Repository<User>,
+    @InjectRepository(Session) private readonly sessions: Repository<Session>,
+    @InjectRepository(RefreshToken) private readonly tokens: Repository<RefreshToken>,
+  ) {}
+
+  setLoginGate(gate: LoginGate): void {
+    this.gate = gate;
+  }
+
+  async login(req: Required<LoginRequest>, client: ClientInfo): Promise<TokenPair> {
+    const email = req.email.toLowerCase();
+    const key = `${client.ip ?? '-'}|${email}`;
+    const wait = this.throttle.retryAfter(key);
+    if (wait > 0) {
+      this.record('throttled', client, email, null);
+      throw new HttpErrorWithHeaders(HttpStatus.TOO_MANY_REQUESTS, `Too many failed sign-ins; try again in ${wait} s`, { 'Retry-After': String(wait) });
+    }
+    const user = await this.users.findOneBy({ email });
+    const ok = user ? await this.passwords.verify(user.passwordHash, req.password) : await this.passwords.burn(req.password);
+    if (!user || !ok) {
+      this.throttle.fail(key);
+      this.record('bad-credentials', client, email, user?.id ?? null);
+      throw new UnauthorizedException(BAD_CREDENTIALS);
+    }
+    if (user.disabled) {
+      this.record('disabled', client, email, user.id);
+      throw new UnauthorizedException('This account is disabled');
+    }
+    const refused = await this.gate(user);
+    if (refused) {
+      this.record('maintenance', client, email, user.id);
+      throw new HttpErrorWithHeaders(HttpStatus.SERVICE_UNAVAILABLE, refused, {});
+    }
+    this.throttle.reset(key);
+    const now = new Date();
+    const session = this.sessions.create({
+      id: randomUUID(),
+      userId: user.id,
+      ip: client.ip,
+      userAgent: client.userAgent,
+      lastUsedAt: now,
+      expiresAt: new Date(now.getTime() + REFRESH_TOKEN_TTL_SECONDS * 1000),
+      revokedAt: null,
+      revokedReason: null,
+    });
+    const refreshToken = newRefreshToken();
+    await this.db.transaction(async (m) => {
+      await m.save(session);
+      await m.insert(RefreshToken, { id: randomUUID(), sessionId: session.id, tokenHash: sha256(refreshToken), rotatedAt: null });
+      await m.update(User, { id: user.id }, { lastLoginAt: now, updatedAt: () => '"updatedAt"' });
+    });
+    user.lastLoginAt = now;
+    this.record('success', client, email, user.id);
+    return this.pair(user, session.id, refreshToken);
+  }
+
+  /** Rotates a refresh token. A token presented after it was rotated revokes its whole session. */
+  async refresh(token: string | undefined, client: ClientInfo): Promise<TokenPair> {
+    if (!token) throw new UnauthorizedException('No refresh token');
+    const found = await this.tokens.findOneBy({ tokenHash: sha256(token) });
+    if (!found) {
+      this.record('refresh-failed', client, null, null);
+      throw new UnauthorizedException('Invalid refresh token');
+    }
+    const session = await this.sessions.findOneBy({ id: found.sessionId });
+    if (!session || session.revokedAt || session.expiresAt.getTime() < Date.now()) {
+      this.record('refresh-failed', client, null, session?.userId ?? null);
+      throw new UnauthorizedException('Session expired or revoked');
+    }
+    const user = await this.users.findOneBy({ id: session.userId });
+    if (!user || user.disabled) {
+      await this.revokeSessions(session.userId, 'disabled', [session.id]);
+      this.record('disabled', client, user?.email ?? null, session.userId);
+      throw new UnauthorizedException('This account is disabled');
+    }
+    const next = newRefreshToken();
+    const now = new Date();
+    const rotated = await this.db.transaction(async (m) => {
+      // Conditional update: of two refreshes racing with one token, only one wins; the other is a reuse.
+      const res = await m.update(RefreshToken, { id: found.id, rotatedAt: IsNull() }, { rotatedAt: now });
+      if (!res.affected) return false;
+      await m.insert(RefreshToken, { id: randomUUID(), sessionId: session.id, tokenHash: sha256(next), rotatedAt: null });
+      await m.update(Session, { id: session.id }, { lastUsedAt: now, ip: client.ip, userAgent: client.userAgent });
+      return true;
+    });
+    if (!rotated) {
+      await this.revokeSessions(session.userId, 'refresh-reuse', [session.id]);
+      this.record('refresh-reuse', client, user.email, user.id);
+      throw new UnauthorizedException('Refresh token reused; the session was revoked');
+    }
+    return this.pair(user, session.id, next);
+  }
+
+  async logout(principal: Principal, client: ClientInfo): Promise<void> {
+    await this.revokeSessions(principal.userId, 'logout', [principal.sessionId]);
+    this.record('logout', client, principal.email, principal.userId);
+  }
+
+  /** Revokes the given sessions of a user, or all of them, and tells live sockets to close. */
+  async revokeSessions(userId: string, reason: string, sessionIds?: string[], exceptSessionId?: string): Promise<void> {
+    const qb = this.sessions
+      .createQueryBuilder()
+      .update(Session)
+      .set({ revokedAt: new Date(), revokedReason: reason })
+      .where('userId = :userId AND revokedAt IS NULL', { userId });
+    if (sessionIds) qb.andWhere('id IN (:...sessionIds)', { sessionIds });
+    if (exceptSessionId) qb.andWhere('id != :exceptSessionId', { exceptSessionId });
+    await qb.execute();
+    this.events.emit('revoked', { userId, sessionIds, reason });
+  }
+
+  /** Checks an access token (HTTP bearer or socket handshake) against its live session and account. */
+  async verifyAccessToken(token: string | undefined | null): Promise<Principal> {
+    if (!token) throw new UnauthorizedException('Missing bearer token');
+    let payload: { sub: string; sid: string; exp: number };
+    try {
+      payload = await this.jwt.verifyAsync(token, { algorithms: ['HS256'] });
+    } catch (err) {
+      throw new UnauthorizedException((err as Error).name === 'TokenExpiredError' ? 'token expired' : 'invalid token');
+    }
+    if (typeof payload?.sub !== 'string' || typeof payload.sid !== 'string') throw new UnauthorizedException('invalid token');
+    const row = await this.sessions
+      .createQueryBuilder('s')
+      .innerJoin(User, 'u', 'u.id = s.userId')
+      .select(['s.revokedAt AS "revokedAt"', 'u.id AS "id"', 'u.email AS "email"', 'u.name AS "name"', 'u.role AS "role"', 'u.disabled AS "disabled"'])
+      .where('s.id = :sid AND s.userId = :sub', { sid: payload.sid, sub: payload.sub })
+      .getRawOne<{ revokedAt: unknown; id: string; email: string; name: string; role: Principal['role']; disabled: unknown }>();
+    if (!row || row.revokedAt) throw new UnauthorizedException('session revoked');
+    if (row.disabled === true || row.disabled === 1 || row.disabled === '1') throw new UnauthorizedException('This account is disabled');
+    return { userId: row.id, sessionId: payload.sid, email: row.email, name: row.name, role: row.role, exp: payload.exp };
+  }
+
+  private async pair(user: User, sessionId: string, refreshToken: string): Promise<TokenPair> {
+    const accessToken = await this.jwt.signAsync({ sub: user.id, sid: sessionId }, { expiresIn: ACCESS_TOKEN_TTL_SECONDS, algorithm: 'HS256' });
+    return { accessToken, refreshToken, tokenType: 'Bearer', expiresIn: ACCESS_TOKEN_TTL_SECONDS, user: toUserView(user) };
+  }
+
+  private record(outcome: AuthOutcome, client: ClientInfo, email: string | null, userId: string | null): void {
+    this.events.emit('auth', { at: new Date(), email, userId, ip: client.ip, userAgent: client.userAgent, outcome });
+  }
+}
+
+function newRefreshToken(): string {
+  return randomBytes(32).toString('base64url');
+}

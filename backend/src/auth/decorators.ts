@@ -1,0 +1,37 @@
+import { createParamDecorator, SetMetadata, type ExecutionContext } from '@nestjs/common';
+import type { Permission, Role } from '../protocol/index.js';
+
+export const IS_PUBLIC = 'vicer:public';
+export const REQUIRED_PERMISSION = 'vicer:permission';
+
+/** Opts a route out of the global bearer check. */
+export const Public = () => SetMetadata(IS_PUBLIC, true);
+
+/** The route needs this permission of the role → permission map (403 otherwise). */
+export const RequirePermission = (permission: Permission) => SetMetadata(REQUIRED_PERMISSION, permission);
+
+/** Who is calling: set by the auth guard on HTTP requests and by the gateway on sockets. */
+export interface Principal {
+  userId: string;
+  sessionId: string;
+  email: string;
+  name: string;
+  role: Role;
+  /** Access-token expiry, epoch seconds. */
+  exp: number;
+}
+
+export const CurrentUser = createParamDecorator((_: unknown, ctx: ExecutionContext): Principal => ctx.switchToHttp().getRequest().user);
+
+/** Where a call comes from, for session records and the auth log. */
+export interface ClientInfo {
+  ip: string | null;
+  userAgent: string | null;
+}
+
+export const Client = createParamDecorator(
+  (_: unknown, ctx: ExecutionContext): ClientInfo => {
+    const req = ctx.switchToHttp().getRequest();
+    return { ip: req.ip ?? null, userAgent: (req.headers['user-agent'] as string | undefined)?.slice(0, 512) ?? null };
+  },
+);

@@ -1,0 +1,4 @@
+export * from './permissions.js';
+export * from './errors.js';
+export * from './validation.js';
+export * from './accounts.js';

@@ -1,0 +1,3 @@
+import { accountsSuite } from './suites/accounts.suite.js';
+
+accountsSuite('SQLite', async () => ({ env: {}, cleanup: async () => undefined }));

@@ -1,0 +1,79 @@
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config/config.js';
+
+export const ADMIN_EMAIL = 'admin@vicer.test';
+export const ADMIN_PASSWORD = 'admin-password-1';
+
+export interface ApiResponse<T = any> {
+  status: number;
+  headers: Headers;
+  body: T;
+}
+
+export interface TestServer {
+  url: string;
+  dataDir: string;
+  app: NestFastifyApplication;
+  announced: string[];
+  env: Record<string, string>;
+  api<T = any>(method: string, path: string, opts?: { token?: string; body?: unknown; headers?: Record<string, string>; raw?: string }): Promise<ApiResponse<T>>;
+  login(email: string, password: string): Promise<{ accessToken: string; refreshToken: string; user: any }>;
+  /** Stops the server; keeps the data dir unless `wipe`. */
+  close(wipe?: boolean): Promise<void>;
+}
+
+/** A real server on 127.0.0.1 and a random port, with its own SQLite file in a temp dir (or the given env). */
+export async function startServer(env: Record<string, string> = {}, dataDir?: string): Promise<TestServer> {
+  const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'vicer-test-'));
+  const fullEnv: Record<string, string> = {
+    DATA_DIR: dir,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'silent',
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    VICER_DEMO: '0',
+    ...env,
+  };
+  for (const [k, v] of Object.entries(fullEnv)) if (v === '') delete fullEnv[k];
+  const announced: string[] = [];
+  const app = await createApp(loadConfig(fullEnv), { announce: (t) => announced.push(t) });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const address = app.getHttpServer().address() as { port: number };
+  const url = `http://127.0.0.1:${address.port}`;
+  const server: TestServer = {
+    url,
+    dataDir: dir,
+    app,
+    announced,
+    env: fullEnv,
+    async api(method, path, opts = {}) {
+      const headers: Record<string, string> = { ...opts.headers };
+      if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+      let body: string | undefined = opts.raw;
+      if (opts.body !== undefined) {
+        headers['content-type'] = 'application/json';
+        body = JSON.stringify(opts.body);
+      }
+      const res = await fetch(url + path, { method, headers, body });
+      const text = await res.text();
+      let parsed: unknown = text;
+      if ((res.headers.get('content-type') ?? '').includes('json') && text) parsed = JSON.parse(text);
+      return { status: res.status, headers: res.headers, body: parsed as any };
+    },
+    async login(email, password) {
+      const res = await server.api('POST', '/api/auth/login', { body: { email, password } });
+      if (res.status !== 200) throw new Error(`login ${email} failed: ${res.status} ${JSON.stringify(res.body)}`);
+      return res.body;
+    },
+    async close(wipe = true) {
+      await app.close();
+      if (wipe && !dataDir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return server;
+}

@@ -1,0 +1,288 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { ADMIN_EMAIL, ADMIN_PASSWORD, startServer, type TestServer } from '../helpers/server.js';
+
+/** The accounts contract, run against SQLite and (in the pg tier) PostgreSQL through the same real HTTP stack. */
+export function accountsSuite(label: string, database: () => Promise<{ env: Record<string, string>; cleanup(): Promise<void> }>) {
+  describe(`accounts REST contract (${label})`, () => {
+    let s: TestServer;
+    let db: Awaited<ReturnType<typeof database>>;
+    let admin: { accessToken: string; refreshToken: string; user: any };
+    let counter = 0;
+    const unique = (p = 'u') => `${p}${++counter}-${Date.now()}@example.com`;
+    const signup = async (email = unique(), password = 'password-123', name?: string) => {
+      const res = await s.api('POST', '/api/auth/signup', { body: { email, password, name } });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      const session = await s.login(email, password);
+      return { email, password, ...session };
+    };
+
+    before(async () => {
+      db = await database();
+      s = await startServer(db.env);
+      admin = await s.login(ADMIN_EMAIL, ADMIN_PASSWORD);
+    });
+    after(async () => {
+      await s.close();
+      await db.cleanup();
+    });
+
+    describe('POST /api/auth/signup', () => {
+      it('creates a user with role user and no secret in the answer', async () => {
+        const email = unique('Sign');
+        const res = await s.api('POST', '/api/auth/signup', { body: { email, password: 'password-123', name: 'Sign Up' } });
+        assert.equal(res.status, 201);
+        assert.equal(res.body.email, email.toLowerCase());
+        assert.equal(res.body.role, 'user');
+        assert.equal(res.body.name, 'Sign Up');
+        assert.ok(!JSON.stringify(res.body).match(/password|hash|token/i));
+      });
+      for (const [why, body, field] of [
+        ['a bad email', { email: 'not-an-email', password: 'password-123' }, 'email'],
+        ['a password under 8 characters', { email: 'short@example.com', password: 'short' }, 'password'],
+        ['a password over 128 characters', { email: 'long@example.com', password: 'x'.repeat(129) }, 'password'],
+        ['an unknown field', { email: 'extra@example.com', password: 'password-123', role: 'admin' }, 'role'],
+        ['a missing password', { email: 'nopw@example.com' }, 'password'],
+        ['a non-string email', { email: 42, password: 'password-123' }, 'email'],
+      ] as const) {
+        it(`answers 400 naming the field for ${why}`, async () => {
+          const res = await s.api('POST', '/api/auth/signup', { body });
+          assert.equal(res.status, 400);
+          assert.deepEqual(Object.keys(res.body).sort(), ['details', 'error', 'message', 'statusCode']);
+          assert.ok(res.body.details.some((d: any) => d.field === field), JSON.stringify(res.body));
+          assert.match(res.body.message, new RegExp(field));
+        });
+      }
+      it('answers 400 for a body that is not JSON', async () => {
+        const res = await s.api('POST', '/api/auth/signup', { raw: '{"email":', headers: { 'content-type': 'application/json' } });
+        assert.equal(res.status, 400);
+        assert.equal(res.body.error, 'Bad Request');
+      });
+      it('answers 409 for an email taken in another case', async () => {
+        const email = unique('dup');
+        assert.equal((await s.api('POST', '/api/auth/signup', { body: { email, password: 'password-123' } })).status, 201);
+        const res = await s.api('POST', '/api/auth/signup', { body: { email: email.toUpperCase(), password: 'password-456' } });
+        assert.equal(res.status, 409);
+        assert.equal(res.body.statusCode, 409);
+      });
+    });
+
+    describe('POST /api/auth/login', () => {
+      it('answers the token pair, expiry and user, and sets the HttpOnly refresh cookie', async () => {
+        const res = await s.api('POST', '/api/auth/login', { body: { email: ADMIN_EMAIL.toUpperCase(), password: ADMIN_PASSWORD } });
+        assert.equal(res.status, 200);
+        assert.equal(res.body.expiresIn, 900);
+        assert.equal(res.body.user.role, 'admin');
+        assert.ok(res.body.accessToken.split('.').length === 3);
+        const cookie = res.headers.get('set-cookie') ?? '';
+        assert.match(cookie, /vicer_refresh=/);
+        assert.match(cookie, /HttpOnly/i);
+        assert.match(cookie, /SameSite=Strict/i);
+        assert.match(cookie, /Path=\/api\/auth/);
+        assert.doesNotMatch(cookie, /Secure/);
+      });
+      it('answers the same 401 for an unknown email and a wrong password', async () => {
+        const unknown = await s.api('POST', '/api/auth/login', { body: { email: unique('ghost'), password: 'whatever-1' } });
+        const wrong = await s.api('POST', '/api/auth/login', { body: { email: ADMIN_EMAIL, password: 'wrong-password' }, headers: { 'x-forwarded-for': '1.1.1.1' } });
+        assert.equal(unknown.status, 401);
+        assert.equal(wrong.status, 401);
+        assert.equal(unknown.body.message, wrong.body.message);
+      });
+      it('throttles after 5 failures per ip + email with 429 and Retry-After, and success resets it', async () => {
+        const u = await signup();
+        for (let i = 0; i < 4; i++) assert.equal((await s.api('POST', '/api/auth/login', { body: { email: u.email, password: 'bad-password' } })).status, 401);
+        assert.equal((await s.api('POST', '/api/auth/login', { body: { email: u.email, password: u.password } })).status, 200, 'success resets the count');
+        for (let i = 0; i < 5; i++) assert.equal((await s.api('POST', '/api/auth/login', { body: { email: u.email, password: 'bad-password' } })).status, 401);
+        const blocked = await s.api('POST', '/api/auth/login', { body: { email: u.email, password: u.password } });
+        assert.equal(blocked.status, 429);
+        const wait = Number(blocked.headers.get('retry-after'));
+        assert.ok(wait > 0 && wait <= 900, `Retry-After ${wait}`);
+        assert.match(blocked.body.message, /try again/);
+        const otherUser = await s.api('POST', '/api/auth/login', { body: { email: ADMIN_EMAIL, password: ADMIN_PASSWORD } });
+        assert.equal(otherUser.status, 200, 'another email from the same ip is not throttled');
+      });
+    });
+
+    describe('POST /api/auth/refresh', () => {
+      it('rotates: a new pair, and the old token reused revokes the whole session', async () => {
+        const u = await signup();
+        const first = await s.api('POST', '/api/auth/refresh', { body: { refreshToken: u.refreshToken } });
+        assert.equal(first.status, 200);
+        assert.notEqual(first.body.refreshToken, u.refreshToken);
+        assert.equal((await s.api('GET', '/api/users/me', { token: first.body.accessToken })).status, 200);
+        const reuse = await s.api('POST', '/api/auth/refresh', { body: { refreshToken: u.refreshToken } });
+        assert.equal(reuse.status, 401);
+        assert.match(reuse.body.message, /reused/);
+        assert.equal((await s.api('POST', '/api/auth/refresh', { body: { refreshToken: first.body.refreshToken } })).status, 401, 'the family is revoked');
+        assert.equal((await s.api('GET', '/api/users/me', { token: first.body.accessToken })).status, 401, 'its access tokens too');
+      });
+      it('accepts the refresh cookie when the body has none', async () => {
+        const u = await signup();
+        const res = await s.api('POST', '/api/auth/refresh', { body: {}, headers: { cookie: `vicer_refresh=${u.refreshToken}` } });
+        assert.equal(res.status, 200);
+        assert.match(res.headers.get('set-cookie') ?? '', /vicer_refresh=/);
+      });
+      it('answers 401 for an unknown or missing token', async () => {
+        assert.equal((await s.api('POST', '/api/auth/refresh', { body: { refreshToken: 'nope' } })).status, 401);
+        assert.equal((await s.api('POST', '/api/auth/refresh', { body: {} })).status, 401);
+      });
+    });
+
+    describe('POST /api/auth/logout', () => {
+      it('answers 204, revokes the session, and needs a signed-in caller', async () => {
+        const u = await signup();
+        assert.equal((await s.api('POST', '/api/auth/logout')).status, 401);
+        assert.equal((await s.api('POST', '/api/auth/logout', { token: u.accessToken })).status, 204);
+        assert.equal((await s.api('GET', '/api/users/me', { token: u.accessToken })).status, 401);
+        assert.equal((await s.api('POST', '/api/auth/refresh', { body: { refreshToken: u.refreshToken } })).status, 401);
+      });
+    });
+
+    describe('GET /api/users', () => {
+      it('gives an admin every user, a user only themself, anonymous 401', async () => {
+        const u = await signup();
+        const all = await s.api('GET', '/api/users', { token: admin.accessToken });
+        assert.equal(all.status, 200);
+        assert.ok(all.body.length >= 2);
+        assert.ok(all.body.some((x: any) => x.email === u.email));
+        assert.ok(!JSON.stringify(all.body).match(/passwordHash|\$argon2/));
+        const mine = await s.api('GET', '/api/users', { token: u.accessToken });
+        assert.deepEqual(mine.body.map((x: any) => x.email), [u.email]);
+        const anon = await s.api('GET', '/api/users');
+        assert.equal(anon.status, 401);
+        assert.equal(anon.body.error, 'Unauthorized');
+        assert.equal((await s.api('GET', '/api/users', { token: 'garbage' })).status, 401);
+      });
+      it('GET /api/users/me and /:id: self always, others admin only, 404 unknown', async () => {
+        const u = await signup();
+        const other = await signup();
+        assert.equal((await s.api('GET', '/api/users/me', { token: u.accessToken })).body.id, u.user.id);
+        assert.equal((await s.api('GET', `/api/users/${u.user.id}`, { token: u.accessToken })).status, 200);
+        assert.equal((await s.api('GET', `/api/users/${other.user.id}`, { token: u.accessToken })).status, 403);
+        assert.equal((await s.api('GET', `/api/users/${other.user.id}`, { token: admin.accessToken })).status, 200);
+        assert.equal((await s.api('GET', '/api/users/00000000-0000-4000-8000-000000000000', { token: admin.accessToken })).status, 404);
+      });
+    });
+
+    describe('POST /api/users', () => {
+      it('lets an admin create any role; 400, 409; 403 for a user', async () => {
+        const u = await signup();
+        const email = unique('made');
+        const made = await s.api('POST', '/api/users', { token: admin.accessToken, body: { email, password: 'password-123', role: 'admin', name: 'Made' } });
+        assert.equal(made.status, 201);
+        assert.equal(made.body.role, 'admin');
+        assert.equal((await s.api('POST', '/api/users', { token: admin.accessToken, body: { email, password: 'password-123', role: 'user' } })).status, 409);
+        const bad = await s.api('POST', '/api/users', { token: admin.accessToken, body: { email: unique(), password: 'password-123', role: 'root' } });
+        assert.equal(bad.status, 400);
+        assert.equal(bad.body.details[0].field, 'role');
+        assert.equal((await s.api('POST', '/api/users', { token: u.accessToken, body: { email: unique(), password: 'password-123', role: 'user' } })).status, 403);
+        await s.api('DELETE', `/api/users/${made.body.id}`, { token: admin.accessToken });
+      });
+    });
+
+    describe('PUT /api/users/:id', () => {
+      it('lets users edit their own name and email; 409 on a taken email', async () => {
+        const u = await signup();
+        const other = await signup();
+        const res = await s.api('PUT', `/api/users/${u.user.id}`, { token: u.accessToken, body: { name: 'New Name' } });
+        assert.equal(res.status, 200);
+        assert.equal(res.body.name, 'New Name');
+        assert.equal((await s.api('PUT', `/api/users/${u.user.id}`, { token: u.accessToken, body: { email: other.email.toUpperCase() } })).status, 409);
+        const moved = unique('moved');
+        assert.equal((await s.api('PUT', `/api/users/${u.user.id}`, { token: u.accessToken, body: { email: moved } })).body.email, moved);
+      });
+      it('refuses a user editing someone else, or any role/disabled change by a non-admin (403)', async () => {
+        const u = await signup();
+        const other = await signup();
+        assert.equal((await s.api('PUT', `/api/users/${other.user.id}`, { token: u.accessToken, body: { name: 'x' } })).status, 403);
+        assert.equal((await s.api('PUT', `/api/users/${u.user.id}`, { token: u.accessToken, body: { role: 'admin' } })).status, 403);
+        assert.equal((await s.api('PUT', `/api/users/${u.user.id}`, { token: u.accessToken, body: { disabled: false } })).status, 403);
+        assert.equal((await s.api('GET', '/api/users/me', { token: u.accessToken })).body.role, 'user');
+      });
+      it('needs currentPassword for your own password change, then only the new one signs in', async () => {
+        const u = await signup();
+        const missing = await s.api('PUT', `/api/users/${u.user.id}`, { token: u.accessToken, body: { password: 'brand-new-pass' } });
+        assert.equal(missing.status, 400);
+        assert.equal(missing.body.details[0].field, 'currentPassword');
+        assert.equal((await s.api('PUT', `/api/users/${u.user.id}`, { token: u.accessToken, body: { password: 'brand-new-pass', currentPassword: 'wrong-one' } })).status, 400);
+        assert.equal((await s.api('PUT', `/api/users/${u.user.id}`, { token: u.accessToken, body: { password: 'brand-new-pass', currentPassword: u.password } })).status, 200);
+        assert.equal((await s.api('POST', '/api/auth/login', { body: { email: u.email, password: u.password } })).status, 401);
+        assert.equal((await s.api('POST', '/api/auth/login', { body: { email: u.email, password: 'brand-new-pass' } })).status, 200);
+        assert.equal((await s.api('GET', '/api/users/me', { token: u.accessToken })).status, 200, 'the session that changed it stays');
+      });
+      it('answers 400 for invalid fields and 404 for an unknown id', async () => {
+        const u = await signup();
+        const bad = await s.api('PUT', `/api/users/${u.user.id}`, { token: admin.accessToken, body: { name: '', disabled: 'yes' } });
+        assert.equal(bad.status, 400);
+        assert.deepEqual(bad.body.details.map((d: any) => d.field).sort(), ['disabled', 'name']);
+        assert.equal((await s.api('PUT', '/api/users/00000000-0000-4000-8000-000000000000', { token: admin.accessToken, body: { name: 'x' } })).status, 404);
+      });
+      it('lets an admin change roles; the last admin cannot be demoted or disabled (409)', async () => {
+        const u = await signup();
+        const promoted = await s.api('PUT', `/api/users/${u.user.id}`, { token: admin.accessToken, body: { role: 'admin' } });
+        assert.equal(promoted.body.role, 'admin');
+        assert.equal((await s.api('PUT', `/api/users/${u.user.id}`, { token: admin.accessToken, body: { role: 'user' } })).body.role, 'user');
+        const list = await s.api('GET', '/api/users', { token: admin.accessToken });
+        const admins = list.body.filter((x: any) => x.role === 'admin' && !x.disabled);
+        assert.equal(admins.length, 1);
+        const demote = await s.api('PUT', `/api/users/${admin.user.id}`, { token: admin.accessToken, body: { role: 'user' } });
+        assert.equal(demote.status, 409);
+        assert.equal((await s.api('PUT', `/api/users/${admin.user.id}`, { token: admin.accessToken, body: { disabled: true } })).status, 409);
+        assert.equal((await s.api('GET', '/api/users/me', { token: admin.accessToken })).body.role, 'admin', 'nothing changed');
+      });
+      it('a disabled user cannot sign in, refresh, or use a live token', async () => {
+        const u = await signup();
+        assert.equal((await s.api('PUT', `/api/users/${u.user.id}`, { token: admin.accessToken, body: { disabled: true } })).body.disabled, true);
+        assert.equal((await s.api('GET', '/api/users/me', { token: u.accessToken })).status, 401);
+        assert.equal((await s.api('POST', '/api/auth/refresh', { body: { refreshToken: u.refreshToken } })).status, 401);
+        const login = await s.api('POST', '/api/auth/login', { body: { email: u.email, password: u.password } });
+        assert.equal(login.status, 401);
+        assert.match(login.body.message, /disabled/);
+        await s.api('PUT', `/api/users/${u.user.id}`, { token: admin.accessToken, body: { disabled: false } });
+        assert.equal((await s.api('POST', '/api/auth/login', { body: { email: u.email, password: u.password } })).status, 200);
+      });
+    });
+
+    describe('DELETE /api/users/:id', () => {
+      it('is admin only: 204, then 404; 403 for a user; 409 for the last admin', async () => {
+        const u = await signup();
+        const victim = await signup();
+        assert.equal((await s.api('DELETE', `/api/users/${victim.user.id}`, { token: u.accessToken })).status, 403);
+        assert.equal((await s.api('DELETE', `/api/users/${victim.user.id}`, { token: admin.accessToken })).status, 204);
+        assert.equal((await s.api('DELETE', `/api/users/${victim.user.id}`, { token: admin.accessToken })).status, 404);
+        assert.equal((await s.api('GET', '/api/users/me', { token: victim.accessToken })).status, 401);
+        assert.equal((await s.api('DELETE', `/api/users/${admin.user.id}`, { token: admin.accessToken })).status, 409);
+      });
+    });
+
+    describe('health and docs', () => {
+      it('HEAD /api/health: 200, empty body, uptime and version headers', async () => {
+        const res = await s.api('HEAD', '/api/health');
+        assert.equal(res.status, 200);
+        assert.equal(res.body, '');
+        assert.match(res.headers.get('x-uptime-seconds') ?? '', /^\d+$/);
+        assert.match(res.headers.get('x-version') ?? '', /^\d+\.\d+\.\d+/);
+      });
+      it('GET /api/health reports the database', async () => {
+        const res = await s.api('GET', '/api/health');
+        assert.equal(res.status, 200);
+        assert.equal(res.body.status, 'ok');
+        assert.equal(res.body.db, 'up');
+      });
+      it('serves OpenAPI with bearer auth and the request schemas from the protocol module', async () => {
+        const res = await s.api('GET', '/api/docs-json');
+        assert.equal(res.status, 200);
+        assert.equal(res.body.components.securitySchemes.bearer.scheme, 'bearer');
+        assert.deepEqual(res.body.components.schemas.SignupDto.required.sort(), ['email', 'password']);
+        assert.ok(res.body.paths['/api/users/{id}'].put);
+        assert.equal((await s.api('GET', '/api/docs')).status, 200);
+      });
+      it('sends security headers and a request id', async () => {
+        const res = await s.api('GET', '/api/health', { headers: { 'x-request-id': 'trace-42' } });
+        assert.equal(res.headers.get('x-request-id'), 'trace-42');
+        assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+        assert.match(res.headers.get('content-security-policy') ?? '', /default-src 'self'/);
+      });
+    });
+  });
+}
