@@ -27,4 +27,4 @@ for (const [path, entry] of Object.entries(pkgs)) {
 }
 lock.packages = Object.fromEntries(Object.entries(pkgs).sort(([a], [b]) => (a === '' ? -1 : b === '' ? 1 : a.localeCompare(b))));
 writeFileSync(file, JSON.stringify(lock, null, 2) + '\n');
-console.log(`complete-lock: added ${added} platform entries`);
+process.stdout.write(`complete-lock: added ${added} platform entries\n`);

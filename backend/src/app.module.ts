@@ -6,6 +6,7 @@ import type { AppConfig } from './config/config.js';
 import { DatabaseModule } from './database/database.module.js';
 import { HealthModule } from './health/health.module.js';
 import { ZodValidationPipe } from './http/zod-validation.pipe.js';
+import { RelayModule } from './relay/relay.module.js';
 import { UsersModule } from './users/users.module.js';
 
 @Module({})
@@ -13,7 +14,7 @@ export class AppModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), DatabaseModule, AuthModule, UsersModule, HealthModule],
+      imports: [ConfigModule.forRoot(config), DatabaseModule, AuthModule, UsersModule, HealthModule, RelayModule],
       providers: [{ provide: APP_PIPE, useClass: ZodValidationPipe }],
     };
   }

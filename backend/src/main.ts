@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig } from './config/config.js';
 import { createApp } from './app.js';
+import { startDemoVehicle } from './vehicles/demo-vehicle.js';
 
 async function main(): Promise<void> {
   let config;
@@ -15,6 +16,7 @@ async function main(): Promise<void> {
   const app = await createApp(config);
   await app.listen({ port: config.port, host: config.host });
   const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+  if (config.demoVehicle) await startDemoVehicle(app, (app.getHttpServer().address() as { port: number }).port);
   process.stdout.write(`vicer is listening on http://${shown}:${config.port} (API docs: /api/docs)\n`);
 }
 

@@ -6,6 +6,7 @@ import { CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { User } from '../users/user.entity.js';
 import { UsersModule } from '../users/users.module.js';
+import { Vehicle } from '../vehicles/vehicle.entity.js';
 import { AuthController } from './auth.controller.js';
 import { AuthEvents } from './auth-events.js';
 import { AuthGuard } from './auth.guard.js';
@@ -15,7 +16,7 @@ import { RefreshToken, Session } from './session.entity.js';
 @Global()
 @Module({
   imports: [
-    TypeOrmModule.forFeature([User, Session, RefreshToken]),
+    TypeOrmModule.forFeature([User, Session, RefreshToken, Vehicle]),
     JwtModule.registerAsync({ inject: [CONFIG], useFactory: (c: AppConfig) => ({ secret: c.jwtSecret }) }),
     UsersModule,
   ],

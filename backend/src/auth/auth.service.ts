@@ -7,8 +7,9 @@ import { DatabaseService } from '../database/database.service.js';
 import { HttpErrorWithHeaders } from '../http/api-exception.filter.js';
 import { ACCESS_TOKEN_TTL_SECONDS, REFRESH_TOKEN_TTL_SECONDS, type AuthOutcome, type LoginRequest, type TokenPair } from '../protocol/index.js';
 import { User, toUserView } from '../users/user.entity.js';
+import { Vehicle } from '../vehicles/vehicle.entity.js';
 import { AuthEvents } from './auth-events.js';
-import type { ClientInfo, Principal } from './decorators.js';
+import type { ClientInfo, Principal, SocketPrincipal, VehiclePrincipal } from './decorators.js';
 import { LoginThrottle } from './login-throttle.js';
 import { PasswordService } from './password.service.js';
 import { RefreshToken, Session } from './session.entity.js';
@@ -33,6 +34,7 @@ export class AuthService {
     @InjectRepository(User) private readonly users: Repository<User>,
     @InjectRepository(Session) private readonly sessions: Repository<Session>,
     @InjectRepository(RefreshToken) private readonly tokens: Repository<RefreshToken>,
+    @InjectRepository(Vehicle) private readonly vehicles: Repository<Vehicle>,
   ) {}
 
   setLoginGate(gate: LoginGate): void {
@@ -160,6 +162,21 @@ export class AuthService {
     if (!row || row.revokedAt) throw new UnauthorizedException('session revoked');
     if (row.disabled === true || row.disabled === 1 || row.disabled === '1') throw new UnauthorizedException('This account is disabled');
     return { userId: row.id, sessionId: payload.sid, email: row.email, name: row.name, role: row.role, exp: payload.exp };
+  }
+
+  async verifyVehicleToken(token: string | undefined | null): Promise<VehiclePrincipal> {
+    if (!token || token.length > 256) throw new UnauthorizedException('invalid vehicle token');
+    const vehicle = await this.vehicles.findOneBy({ tokenHash: sha256(token) });
+    if (!vehicle) throw new UnauthorizedException('invalid vehicle token');
+    return { kind: 'vehicle', vehicleId: vehicle.id, name: vehicle.name, tokenHash: vehicle.tokenHash };
+  }
+
+  /** A socket handshake's `auth`: exactly one of a user's access token or a vehicle token. */
+  async verifyHandshake(auth: unknown): Promise<SocketPrincipal> {
+    const a = (auth ?? {}) as { token?: unknown; vehicleToken?: unknown };
+    if (typeof a.token === 'string' && a.vehicleToken === undefined) return { kind: 'user', ...(await this.verifyAccessToken(a.token)) };
+    if (typeof a.vehicleToken === 'string' && a.token === undefined) return this.verifyVehicleToken(a.vehicleToken);
+    throw new UnauthorizedException('unauthorized');
   }
 
   private async pair(user: User, sessionId: string, refreshToken: string): Promise<TokenPair> {

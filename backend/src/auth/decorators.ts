@@ -21,6 +21,17 @@ export interface Principal {
   exp: number;
 }
 
+export interface VehiclePrincipal {
+  kind: 'vehicle';
+  vehicleId: string;
+  name: string;
+  /** Lets a token rotation find and close the sockets that used the old token. */
+  tokenHash: string;
+}
+
+/** Who is on the other end of a relay socket. */
+export type SocketPrincipal = ({ kind: 'user' } & Principal) | VehiclePrincipal;
+
 export const CurrentUser = createParamDecorator((_: unknown, ctx: ExecutionContext): Principal => ctx.switchToHttp().getRequest().user);
 
 /** Where a call comes from, for session records and the auth log. */

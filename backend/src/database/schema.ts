@@ -1,7 +1,9 @@
 import { RefreshToken, Session } from '../auth/session.entity.js';
 import { User } from '../users/user.entity.js';
+import { Vehicle } from '../vehicles/vehicle.entity.js';
 import { Accounts1763700000000 } from './migrations/1763700000000-accounts.js';
+import { Vehicles1763800000000 } from './migrations/1763800000000-vehicles.js';
 
 /** Every entity and migration, in order; features add theirs here. */
-export const ENTITIES = [User, Session, RefreshToken];
-export const MIGRATIONS = [Accounts1763700000000];
+export const ENTITIES = [User, Session, RefreshToken, Vehicle];
+export const MIGRATIONS = [Accounts1763700000000, Vehicles1763800000000];

@@ -2,3 +2,4 @@ export * from './permissions.js';
 export * from './errors.js';
 export * from './validation.js';
 export * from './accounts.js';
+export * from './relay.js';

@@ -1,0 +1,494 @@
+import { Inject, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { WebSocketGateway, WebSocketServer, type OnGatewayConnection, type OnGatewayDisconnect, type OnGatewayInit } from '@nestjs/websockets';
+import { performance } from 'node:perf_hooks';
+import type { Namespace, Socket } from 'socket.io';
+import type { z } from 'zod';
+import { AuthEvents } from '../auth/auth-events.js';
+import { AuthService } from '../auth/auth.service.js';
+import type { Principal, SocketPrincipal, VehiclePrincipal } from '../auth/decorators.js';
+import {
+  can,
+  ControlSchema,
+  DriveAcquireSchema,
+  fieldErrors,
+  FrameAckSchema,
+  FrameMetaSchema,
+  ReauthSchema,
+  RELAY_EVENTS as EV,
+  RELAY_LIMITS,
+  RELAY_NAMESPACE,
+  summarize,
+  TelemetrySchema,
+  VehicleControlAckSchema,
+  VehicleRefSchema,
+  type ControlMessage,
+  type DriverView,
+  type RelayErrorCode,
+  type RelayErrorEvent,
+  type VehicleState,
+  type VehicleStats,
+} from '../protocol/index.js';
+import { VehiclesService } from '../vehicles/vehicles.service.js';
+import { RELAY_STATE, type DriverLock, type RelayStateStore } from './relay-state.js';
+import { VideoChannel } from './video-channel.js';
+
+type Ack = (reply: unknown) => void;
+
+interface UserData {
+  principal: { kind: 'user' } & Principal;
+  watching: Set<string>;
+  bucket: { tokens: number; at: number; notified: boolean };
+  expiry?: NodeJS.Timeout;
+}
+
+interface VehicleData {
+  principal: VehiclePrincipal;
+}
+
+/** Everything this instance knows about one vehicle while anyone uses it. */
+interface VehicleRuntime {
+  id: string;
+  name: string;
+  video: VideoChannel;
+  socket: Socket | null;
+  lease: NodeJS.Timeout | null;
+  lastSeq: number;
+  /** Control seq → when it was forwarded, for the round trip measured at the vehicle's ack. */
+  pending: Map<number, number>;
+  controlsIn: number;
+  controlsForwarded: number;
+  controlsDropped: number;
+}
+
+class RelayError extends Error {
+  constructor(readonly code: RelayErrorCode, message: string) {
+    super(message);
+  }
+}
+
+interface Route {
+  from: 'user' | 'vehicle';
+  schema: z.ZodType;
+  handle(socket: Socket, data: any, extra: unknown[]): Promise<unknown> | unknown;
+}
+
+const WATCH_ROOM = (vehicleId: string) => `v:${vehicleId}`;
+const USERS_ROOM = 'users';
+const MAX_PENDING_ACKS = 256;
+
+@WebSocketGateway({ namespace: RELAY_NAMESPACE, maxHttpBufferSize: RELAY_LIMITS.maxMessageBytes, perMessageDeflate: false, serveClient: false })
+export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, OnModuleInit, OnModuleDestroy {
+  @WebSocketServer() ns: Namespace;
+
+  private readonly logger = new Logger('relay');
+  private readonly runtimes = new Map<string, VehicleRuntime>();
+  private ticker?: NodeJS.Timeout;
+  /** Extra admission rules for new sockets (maintenance mode plugs in here); a string refuses with that message. */
+  private admission: (p: SocketPrincipal) => Promise<string | null> = async () => null;
+
+  private readonly routes: Record<string, Route> = {
+    [EV.watch]: { from: 'user', schema: VehicleRefSchema, handle: (s, d) => this.watch(s, d.vehicleId) },
+    [EV.unwatch]: { from: 'user', schema: VehicleRefSchema, handle: (s, d) => this.unwatch(s, d.vehicleId) },
+    [EV.driveAcquire]: { from: 'user', schema: DriveAcquireSchema, handle: (s, d) => this.acquire(s, d.vehicleId, d.force === true) },
+    [EV.driveRelease]: { from: 'user', schema: VehicleRefSchema, handle: (s, d) => this.release(s, d.vehicleId) },
+    [EV.control]: { from: 'user', schema: ControlSchema, handle: (s, d) => this.control(s, d) },
+    [EV.estop]: { from: 'user', schema: VehicleRefSchema, handle: (s, d) => this.estop(s, d.vehicleId) },
+    [EV.estopClear]: { from: 'user', schema: VehicleRefSchema, handle: (s, d) => this.estopClear(s, d.vehicleId) },
+    [EV.frameAck]: { from: 'user', schema: FrameAckSchema, handle: (s, d) => this.frameAck(s, d.vehicleId, d.seq) },
+    [EV.reauth]: { from: 'user', schema: ReauthSchema, handle: (s, d) => this.reauth(s, d.token) },
+    [EV.frame]: { from: 'vehicle', schema: FrameMetaSchema, handle: (s, d, extra) => this.frame(s, d, extra[0]) },
+    [EV.telemetry]: { from: 'vehicle', schema: TelemetrySchema, handle: (s, d) => this.telemetry(s, d) },
+    [EV.controlAck]: { from: 'vehicle', schema: VehicleControlAckSchema, handle: (s, d) => this.vehicleControlAck(s, d.seq) },
+  };
+
+  constructor(
+    private readonly auth: AuthService,
+    private readonly authEvents: AuthEvents,
+    private readonly vehicles: VehiclesService,
+    @Inject(RELAY_STATE) private readonly state: RelayStateStore,
+  ) {}
+
+  onModuleInit(): void {
+    this.authEvents.on('revoked', ({ userId, sessionIds, reason }) => {
+      for (const socket of this.ns?.sockets.values() ?? []) {
+        const p = socket.data.principal as SocketPrincipal | undefined;
+        if (p?.kind === 'user' && p.userId === userId && (!sessionIds || sessionIds.includes(p.sessionId))) this.kick(socket, 'token-expired', `signed out (${reason})`);
+      }
+    });
+    this.ticker = setInterval(() => this.tick(), 1000);
+    this.ticker.unref();
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.ticker);
+    for (const rt of this.runtimes.values()) if (rt.lease) clearTimeout(rt.lease);
+  }
+
+  setAdmission(rule: (p: SocketPrincipal) => Promise<string | null>): void {
+    this.admission = rule;
+  }
+
+  afterInit(ns: Namespace): void {
+    // Authentication happens in the handshake, by the same service that checks HTTP bearers.
+    ns.use((socket, next) => {
+      this.auth
+        .verifyHandshake(socket.handshake.auth)
+        .then(async (principal) => {
+          const refused = await this.admission(principal);
+          if (refused) return next(Object.assign(new Error(refused), { data: { code: 'maintenance' } }));
+          // A vehicle's runtime is ready before its first frame can arrive.
+          if (principal.kind === 'vehicle') await this.runtime(principal.vehicleId);
+          socket.data.principal = principal;
+          next();
+        })
+        .catch(() => next(new Error('unauthorized')));
+    });
+  }
+
+  handleConnection(socket: Socket): void {
+    const principal = socket.data.principal as SocketPrincipal;
+    if (!principal) return void socket.disconnect(true);
+    socket.onAny((event: string, ...args: unknown[]) => this.dispatch(socket, event, args));
+    if (principal.kind === 'user') {
+      const data: UserData = { principal, watching: new Set(), bucket: { tokens: RELAY_LIMITS.controlBurst, at: performance.now(), notified: false } };
+      socket.data = data;
+      socket.join(USERS_ROOM);
+      this.scheduleExpiry(socket);
+    } else {
+      void this.vehicleOnline(socket, principal);
+    }
+  }
+
+  handleDisconnect(socket: Socket): void {
+    const p = socket.data.principal as SocketPrincipal | undefined;
+    if (!p) return;
+    if (p.kind === 'user') {
+      const data = socket.data as UserData;
+      clearTimeout(data.expiry);
+      for (const vehicleId of data.watching) {
+        this.runtimes.get(vehicleId)?.video.unwatch(socket.id);
+        void this.publishState(vehicleId, true);
+      }
+      for (const rt of this.runtimes.values()) void this.endDriving(rt, socket.id, 'driver-disconnected');
+    } else {
+      const rt = this.runtimes.get(p.vehicleId);
+      if (rt?.socket?.id === socket.id) {
+        rt.socket = null;
+        rt.video.clearLatest();
+        void this.state.setOnline(p.vehicleId, false).then(() => this.publishState(p.vehicleId, true));
+        this.vehicles.touch(p.vehicleId).catch(() => undefined);
+      }
+    }
+  }
+
+  // ---- public API for the REST side ---------------------------------------------------------------------------
+
+  async stateOf(vehicleId: string): Promise<VehicleState> {
+    const rt = this.runtimes.get(vehicleId);
+    const [online, driver, estopped] = await Promise.all([this.state.isOnline(vehicleId), this.state.driverOf(vehicleId), this.state.isEstopped(vehicleId)]);
+    return { vehicleId, online, driver: driver ? view(driver) : null, estopped, viewers: rt?.video.viewers ?? 0, fps: rt?.video.fps ?? 0 };
+  }
+
+  async statsOf(vehicleId: string): Promise<VehicleStats> {
+    const rt = this.runtimes.get(vehicleId);
+    const v = rt?.video;
+    return {
+      vehicleId,
+      online: await this.state.isOnline(vehicleId),
+      fps: v?.fps ?? 0,
+      framesIn: v?.framesIn ?? 0,
+      framesOut: v?.framesOut ?? 0,
+      framesSkipped: v?.framesSkipped ?? 0,
+      bytesIn: v?.bytesIn ?? 0,
+      bytesOut: v?.bytesOut ?? 0,
+      controlsIn: rt?.controlsIn ?? 0,
+      controlsForwarded: rt?.controlsForwarded ?? 0,
+      controlsDropped: rt?.controlsDropped ?? 0,
+      watchers: v?.watcherStats() ?? [],
+    };
+  }
+
+  /** A rotated token: the sockets that authenticated with the old one are closed. */
+  disconnectVehicleToken(oldHash: string): void {
+    for (const socket of this.ns.sockets.values()) {
+      const p = socket.data.principal as SocketPrincipal | undefined;
+      if (p?.kind === 'vehicle' && p.tokenHash === oldHash) socket.disconnect(true);
+    }
+  }
+
+  async vehicleDeleted(vehicleId: string): Promise<void> {
+    const rt = this.runtimes.get(vehicleId);
+    rt?.socket?.disconnect(true);
+    if (rt?.lease) clearTimeout(rt.lease);
+    this.runtimes.delete(vehicleId);
+    await this.state.forget(vehicleId);
+    this.ns.to(USERS_ROOM).emit(EV.vehicleState, { vehicleId, online: false, driver: null, estopped: false, viewers: 0, fps: 0 } satisfies VehicleState);
+  }
+
+  // ---- dispatch -------------------------------------------------------------------------------------------------
+
+  private dispatch(socket: Socket, event: string, args: unknown[]): void {
+    const ack = typeof args[args.length - 1] === 'function' ? (args.pop() as Ack) : undefined;
+    const p = socket.data.principal as SocketPrincipal;
+    const route = this.routes[event];
+    if (!route || route.from !== p.kind) {
+      const who = p.kind === 'user' ? 'a user' : 'a vehicle';
+      return this.fail(socket, event, ack, new RelayError(route ? 'forbidden' : 'unknown-event', route ? `${who} cannot send ${event}` : `unknown event ${event}`));
+    }
+    const parsed = route.schema.safeParse(args[0]);
+    if (!parsed.success) return this.fail(socket, event, ack, new RelayError('invalid-payload', summarize(fieldErrors(parsed.error))));
+    try {
+      const result = route.handle(socket, parsed.data, args.slice(1));
+      if (result instanceof Promise) result.then((r) => ack?.(r ?? { ok: true }), (err) => this.fail(socket, event, ack, err));
+      else ack?.(result ?? { ok: true });
+    } catch (err) {
+      this.fail(socket, event, ack, err);
+    }
+  }
+
+  private fail(socket: Socket, event: string, ack: Ack | undefined, err: unknown): void {
+    if (!(err instanceof RelayError)) this.logger.error({ err, event }, 'relay handler failed');
+    const body: RelayErrorEvent = err instanceof RelayError ? { code: err.code, message: err.message, event } : { code: 'invalid-payload', message: 'internal error', event };
+    socket.emit(EV.error, body);
+    ack?.({ ok: false, error: body });
+  }
+
+  // ---- user events ----------------------------------------------------------------------------------------------
+
+  private async watch(socket: Socket, vehicleId: string) {
+    const rt = await this.runtime(vehicleId);
+    const data = socket.data as UserData;
+    if (!rt.video.has(socket.id)) {
+      if (rt.video.viewers >= RELAY_LIMITS.maxWatchersPerVehicle) throw new RelayError('too-many-watchers', 'this vehicle has too many watchers');
+      data.watching.add(vehicleId);
+      socket.join(WATCH_ROOM(vehicleId));
+      rt.video.watch(socket.id, data.principal.userId, data.principal.name);
+      void this.publishState(vehicleId, true);
+    }
+    return { ok: true, state: await this.stateOf(vehicleId) };
+  }
+
+  private async unwatch(socket: Socket, vehicleId: string) {
+    const rt = await this.runtime(vehicleId);
+    (socket.data as UserData).watching.delete(vehicleId);
+    socket.leave(WATCH_ROOM(vehicleId));
+    if (rt.video.unwatch(socket.id)) void this.publishState(vehicleId, true);
+    return { ok: true, state: await this.stateOf(vehicleId) };
+  }
+
+  private async acquire(socket: Socket, vehicleId: string, force: boolean) {
+    const rt = await this.runtime(vehicleId);
+    const { principal } = socket.data as UserData;
+    if (force && !can(principal.role, 'drive:takeover')) throw new RelayError('forbidden', 'only an admin can take over');
+    const lock: DriverLock = { userId: principal.userId, name: principal.name, socketId: socket.id };
+    const result = await this.state.acquireDriver(vehicleId, lock, force);
+    if (!result.ok) {
+      const holder = result.holder ? view(result.holder) : null;
+      socket.emit(EV.error, { code: 'driver-busy', message: `${holder?.name ?? 'someone'} is driving`, event: EV.driveAcquire } satisfies RelayErrorEvent);
+      return { ok: false, driver: holder };
+    }
+    if (result.replaced) {
+      this.ns.to(result.replaced.socketId).emit(EV.driveRevoked, { vehicleId, reason: 'takeover', by: view(lock) });
+      rt.socket?.emit(EV.stop, { reason: 'takeover' });
+    }
+    if (result.replaced || !rt.lease) rt.lastSeq = -1;
+    this.armLease(rt);
+    void this.publishState(vehicleId, true);
+    return { ok: true, driver: view(lock) };
+  }
+
+  private async release(socket: Socket, vehicleId: string) {
+    const rt = await this.runtime(vehicleId);
+    const freed = await this.endDriving(rt, socket.id, 'released');
+    if (!freed) throw new RelayError('not-driver', 'you are not driving this vehicle');
+    return { ok: true, driver: null };
+  }
+
+  private async control(socket: Socket, msg: ControlMessage): Promise<void> {
+    const rt = this.runtimes.get(msg.vehicleId);
+    if (!rt) throw new RelayError('not-driver', 'you are not driving this vehicle');
+    rt.controlsIn++;
+    const data = socket.data as UserData;
+    if (!this.takeToken(data.bucket)) {
+      rt.controlsDropped++;
+      if (!data.bucket.notified) {
+        data.bucket.notified = true;
+        throw new RelayError('rate-limited', `at most ${RELAY_LIMITS.controlMaxHz} control messages per second; the excess is dropped`);
+      }
+      return;
+    }
+    const [lock, estopped] = await Promise.all([this.state.driverOf(msg.vehicleId), this.state.isEstopped(msg.vehicleId)]);
+    const refuse = (code: RelayErrorCode, message: string) => {
+      rt.controlsDropped++;
+      return new RelayError(code, message);
+    };
+    if (lock?.socketId !== socket.id) throw refuse('not-driver', 'you are not driving this vehicle');
+    if (estopped) throw refuse('estopped', 'e-stop is latched; clear it first');
+    if (msg.seq <= rt.lastSeq) throw refuse('stale-seq', `seq ${msg.seq} is not after ${rt.lastSeq}`);
+    rt.lastSeq = msg.seq;
+    rt.lease?.refresh();
+    if (!rt.socket) throw refuse('vehicle-offline', 'the vehicle is offline');
+    rt.socket.emit(EV.control, { seq: msg.seq, throttle: msg.throttle, steer: msg.steer });
+    rt.controlsForwarded++;
+    rt.pending.set(msg.seq, performance.now());
+    if (rt.pending.size > MAX_PENDING_ACKS) rt.pending.delete(rt.pending.keys().next().value!);
+  }
+
+  private async estop(socket: Socket, vehicleId: string) {
+    const rt = await this.runtime(vehicleId);
+    const lock = await this.state.driverOf(vehicleId);
+    if (!rt.video.has(socket.id) && lock?.socketId !== socket.id) throw new RelayError('not-watching', 'watch the vehicle to e-stop it');
+    await this.state.setEstop(vehicleId, true);
+    rt.socket?.emit(EV.estop, { by: (socket.data as UserData).principal.name });
+    void this.publishState(vehicleId, true);
+    return { ok: true, state: await this.stateOf(vehicleId) };
+  }
+
+  private async estopClear(socket: Socket, vehicleId: string) {
+    const rt = await this.runtime(vehicleId);
+    const { principal } = socket.data as UserData;
+    const lock = await this.state.driverOf(vehicleId);
+    if (lock?.socketId !== socket.id && !can(principal.role, 'estop:clear-any')) throw new RelayError('forbidden', 'only the driver or an admin can clear the e-stop');
+    await this.state.setEstop(vehicleId, false);
+    rt.socket?.emit(EV.estopClear, {});
+    void this.publishState(vehicleId, true);
+    return { ok: true, state: await this.stateOf(vehicleId) };
+  }
+
+  private frameAck(socket: Socket, vehicleId: string, seq: number): void {
+    this.runtimes.get(vehicleId)?.video.ack(socket.id, seq);
+  }
+
+  private async reauth(socket: Socket, token: string) {
+    const data = socket.data as UserData;
+    let next: Principal;
+    try {
+      next = await this.auth.verifyAccessToken(token);
+    } catch {
+      throw new RelayError('token-expired', 'that token is not valid');
+    }
+    if (next.userId !== data.principal.userId) throw new RelayError('forbidden', 'a socket cannot change its user');
+    data.principal = { kind: 'user', ...next };
+    this.scheduleExpiry(socket);
+    return { ok: true };
+  }
+
+  // ---- vehicle events -------------------------------------------------------------------------------------------
+
+  private frame(socket: Socket, meta: z.infer<typeof FrameMetaSchema>, bytes: unknown): void {
+    if (!Buffer.isBuffer(bytes) || bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8) {
+      throw new RelayError('invalid-payload', 'the second argument must be the JPEG bytes (binary)');
+    }
+    this.runtimes.get((socket.data as VehicleData).principal.vehicleId)?.video.push(meta, bytes);
+  }
+
+  private telemetry(socket: Socket, telemetry: Record<string, unknown>): void {
+    const { vehicleId } = (socket.data as VehicleData).principal;
+    this.ns.to(WATCH_ROOM(vehicleId)).emit(EV.telemetry, { ...telemetry, vehicleId, receivedAt: Date.now() });
+  }
+
+  private async vehicleControlAck(socket: Socket, seq: number): Promise<void> {
+    const rt = this.runtimes.get((socket.data as VehicleData).principal.vehicleId);
+    const sentAt = rt?.pending.get(seq);
+    if (!rt || sentAt === undefined) return;
+    rt.pending.delete(seq);
+    const lock = await this.state.driverOf(rt.id);
+    if (lock) this.ns.to(lock.socketId).emit(EV.controlAck, { seq, rttMs: Math.round((performance.now() - sentAt) * 100) / 100 });
+  }
+
+  // ---- internals ------------------------------------------------------------------------------------------------
+
+  private async vehicleOnline(socket: Socket, principal: VehiclePrincipal): Promise<void> {
+    socket.data = { principal } satisfies VehicleData;
+    const rt = this.runtimes.get(principal.vehicleId);
+    if (!rt) return void socket.disconnect(true); // deleted during the handshake
+    if (rt.socket && rt.socket.id !== socket.id) rt.socket.disconnect(true); // the newest connection of a vehicle wins
+    rt.socket = socket;
+    await this.state.setOnline(rt.id, true);
+    // A latched e-stop holds across the vehicle's reconnects too.
+    if (await this.state.isEstopped(rt.id)) socket.emit(EV.estop, { by: 'latched' });
+    this.vehicles.touch(rt.id).catch(() => undefined);
+    void this.publishState(rt.id, true);
+  }
+
+  private async runtime(vehicleId: string): Promise<VehicleRuntime> {
+    const known = this.runtimes.get(vehicleId);
+    if (known) return known;
+    const vehicle = await this.vehicles.get(vehicleId).catch(() => null);
+    if (!vehicle) throw new RelayError('unknown-vehicle', `no vehicle ${vehicleId}`);
+    const raced = this.runtimes.get(vehicleId);
+    if (raced) return raced;
+    const rt: VehicleRuntime = {
+      id: vehicle.id,
+      name: vehicle.name,
+      video: new VideoChannel(vehicle.id, (ids, frame) => this.ns.to(ids).emit(EV.frame, frame.meta, frame.bytes)),
+      socket: null,
+      lease: null,
+      lastSeq: -1,
+      pending: new Map(),
+      controlsIn: 0,
+      controlsForwarded: 0,
+      controlsDropped: 0,
+    };
+    this.runtimes.set(vehicleId, rt);
+    return rt;
+  }
+
+  private armLease(rt: VehicleRuntime): void {
+    if (rt.lease) clearTimeout(rt.lease);
+    rt.lease = setTimeout(() => {
+      void this.state.driverOf(rt.id).then((lock) => lock && this.endDriving(rt, lock.socketId, 'lease-expired'));
+    }, RELAY_LIMITS.leaseMs);
+  }
+
+  /** Frees the seat held by `socketId`: the vehicle is stopped, the driver (unless it asked) and watchers told. */
+  private async endDriving(rt: VehicleRuntime, socketId: string, reason: 'released' | 'lease-expired' | 'driver-disconnected'): Promise<boolean> {
+    const freed = await this.state.releaseDriver(rt.id, socketId);
+    if (!freed) return false;
+    if (rt.lease) clearTimeout(rt.lease);
+    rt.lease = null;
+    rt.lastSeq = -1;
+    rt.pending.clear();
+    rt.socket?.emit(EV.stop, { reason });
+    if (reason === 'lease-expired') this.ns.to(socketId).emit(EV.driveRevoked, { vehicleId: rt.id, reason });
+    await this.publishState(rt.id, true);
+    return true;
+  }
+
+  /** State changes go to every signed-in socket (the vehicle list); fps-only updates only to watchers. */
+  private async publishState(vehicleId: string, everyone: boolean): Promise<void> {
+    const state = await this.stateOf(vehicleId);
+    this.ns.to(everyone ? USERS_ROOM : WATCH_ROOM(vehicleId)).emit(EV.vehicleState, state);
+  }
+
+  private tick(): void {
+    for (const rt of this.runtimes.values()) if (rt.video.tick() && rt.video.viewers > 0) void this.publishState(rt.id, false);
+  }
+
+  private takeToken(bucket: UserData['bucket']): boolean {
+    const now = performance.now();
+    bucket.tokens = Math.min(RELAY_LIMITS.controlBurst, bucket.tokens + ((now - bucket.at) / 1000) * RELAY_LIMITS.controlMaxHz);
+    bucket.at = now;
+    if (bucket.tokens < 1) return false;
+    bucket.tokens -= 1;
+    if (bucket.tokens >= RELAY_LIMITS.controlBurst - 1) bucket.notified = false; // a calm second re-arms the notice
+    return true;
+  }
+
+  private scheduleExpiry(socket: Socket): void {
+    const data = socket.data as UserData;
+    clearTimeout(data.expiry);
+    const ms = data.principal.exp * 1000 - Date.now();
+    data.expiry = setTimeout(() => this.kick(socket, 'token-expired', 'token expired'), Math.max(0, Math.min(ms, 2 ** 31 - 1)));
+    data.expiry.unref();
+  }
+
+  private kick(socket: Socket, code: RelayErrorCode, message: string): void {
+    socket.emit(EV.error, { code, message, event: 'connection' } satisfies RelayErrorEvent);
+    socket.disconnect(true);
+  }
+}
+
+function view(lock: DriverLock): DriverView {
+  return { userId: lock.userId, name: lock.name };
+}
