@@ -2,11 +2,13 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_PIPE } from '@nestjs/core';
 import { AuthModule } from './auth/auth.module.js';
 import { ConfigModule } from './config/config.module.js';
+import { ConnectionsModule } from './connections/connections.module.js';
 import type { AppConfig } from './config/config.js';
 import { DatabaseModule } from './database/database.module.js';
 import { HealthModule } from './health/health.module.js';
 import { ZodValidationPipe } from './http/zod-validation.pipe.js';
 import { RelayModule } from './relay/relay.module.js';
+import { ServerModule } from './server/server.module.js';
 import { UsersModule } from './users/users.module.js';
 
 @Module({})
@@ -14,7 +16,7 @@ export class AppModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), DatabaseModule, AuthModule, UsersModule, HealthModule, RelayModule],
+      imports: [ConfigModule.forRoot(config), DatabaseModule, AuthModule, UsersModule, HealthModule, ConnectionsModule, RelayModule, ServerModule],
       providers: [{ provide: APP_PIPE, useClass: ZodValidationPipe }],
     };
   }

@@ -3,3 +3,4 @@ export * from './errors.js';
 export * from './validation.js';
 export * from './accounts.js';
 export * from './relay.js';
+export * from './connections.js';

@@ -5,6 +5,7 @@ import type { Namespace, Socket } from 'socket.io';
 import type { z } from 'zod';
 import { AuthEvents } from '../auth/auth-events.js';
 import { AuthService } from '../auth/auth.service.js';
+import { ConnectionsService, USERS_ROOM } from '../connections/connections.service.js';
 import type { Principal, SocketPrincipal, VehiclePrincipal } from '../auth/decorators.js';
 import {
   can,
@@ -73,7 +74,6 @@ interface Route {
 }
 
 const WATCH_ROOM = (vehicleId: string) => `v:${vehicleId}`;
-const USERS_ROOM = 'users';
 const MAX_PENDING_ACKS = 256;
 
 @WebSocketGateway({ namespace: RELAY_NAMESPACE, maxHttpBufferSize: RELAY_LIMITS.maxMessageBytes, perMessageDeflate: false, serveClient: false })
@@ -105,6 +105,7 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
     private readonly auth: AuthService,
     private readonly authEvents: AuthEvents,
     private readonly vehicles: VehiclesService,
+    private readonly connections: ConnectionsService,
     @Inject(RELAY_STATE) private readonly state: RelayStateStore,
   ) {}
 
@@ -129,6 +130,7 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
   }
 
   afterInit(ns: Namespace): void {
+    this.connections.attach(ns);
     // Authentication happens in the handshake, by the same service that checks HTTP bearers.
     ns.use((socket, next) => {
       this.auth
@@ -150,13 +152,15 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
     if (!principal) return void socket.disconnect(true);
     socket.onAny((event: string, ...args: unknown[]) => this.dispatch(socket, event, args));
     if (principal.kind === 'user') {
+      socket.join(USERS_ROOM);
       const data: UserData = { principal, watching: new Set(), bucket: { tokens: RELAY_LIMITS.controlBurst, at: performance.now(), notified: false } };
       socket.data = data;
-      socket.join(USERS_ROOM);
       this.scheduleExpiry(socket);
     } else {
+      socket.data = { principal } satisfies VehicleData;
       void this.vehicleOnline(socket, principal);
     }
+    this.connections.opened(socket, principal);
   }
 
   handleDisconnect(socket: Socket): void {
@@ -212,13 +216,19 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
   disconnectVehicleToken(oldHash: string): void {
     for (const socket of this.ns.sockets.values()) {
       const p = socket.data.principal as SocketPrincipal | undefined;
-      if (p?.kind === 'vehicle' && p.tokenHash === oldHash) socket.disconnect(true);
+      if (p?.kind === 'vehicle' && p.tokenHash === oldHash) {
+        this.connections.markClosing(socket, 'token-rotated');
+        socket.disconnect(true);
+      }
     }
   }
 
   async vehicleDeleted(vehicleId: string): Promise<void> {
     const rt = this.runtimes.get(vehicleId);
-    rt?.socket?.disconnect(true);
+    if (rt?.socket) {
+      this.connections.markClosing(rt.socket, 'vehicle-deleted');
+      rt.socket.disconnect(true);
+    }
     if (rt?.lease) clearTimeout(rt.lease);
     this.runtimes.delete(vehicleId);
     await this.state.forget(vehicleId);
@@ -399,10 +409,12 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
   // ---- internals ------------------------------------------------------------------------------------------------
 
   private async vehicleOnline(socket: Socket, principal: VehiclePrincipal): Promise<void> {
-    socket.data = { principal } satisfies VehicleData;
     const rt = this.runtimes.get(principal.vehicleId);
     if (!rt) return void socket.disconnect(true); // deleted during the handshake
-    if (rt.socket && rt.socket.id !== socket.id) rt.socket.disconnect(true); // the newest connection of a vehicle wins
+    if (rt.socket && rt.socket.id !== socket.id) {
+      this.connections.markClosing(rt.socket, 'replaced');
+      rt.socket.disconnect(true); // the newest connection of a vehicle wins
+    }
     rt.socket = socket;
     await this.state.setOnline(rt.id, true);
     // A latched e-stop holds across the vehicle's reconnects too.
@@ -484,6 +496,7 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
   }
 
   private kick(socket: Socket, code: RelayErrorCode, message: string): void {
+    this.connections.markClosing(socket, message === 'token expired' ? 'token-expired' : 'signed-out');
     socket.emit(EV.error, { code, message, event: 'connection' } satisfies RelayErrorEvent);
     socket.disconnect(true);
   }

@@ -1,0 +1,322 @@
+import { Inject, Injectable, Logger, NotFoundException, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
+import proxyaddr from 'proxy-addr';
+import type { Namespace, Socket } from 'socket.io';
+import { IsNull, LessThan, type Repository, type SelectQueryBuilder } from 'typeorm';
+import { AuthEvents, type AuthEventRecord } from '../auth/auth-events.js';
+import type { SocketPrincipal } from '../auth/decorators.js';
+import { CONFIG } from '../config/config.module.js';
+import type { AppConfig } from '../config/config.js';
+import {
+  can,
+  CONNECTIONS_EVENTS,
+  type AuthEventsQuery,
+  type AuthEventView,
+  type ConnectionsQuery,
+  type ConnectionsUpdate,
+  type ConnectionView,
+  type Page,
+  type PresenceEntry,
+} from '../protocol/index.js';
+import { AuthEvent, Connection } from './connection.entity.js';
+import { csvStream } from './csv.js';
+
+const FLUSH_MS = 30_000;
+const PURGE_MS = 24 * 60 * 60 * 1000;
+const PRESENCE_DEBOUNCE_MS = 200;
+const EXPORT_PAGE = 1000;
+export const ADMINS_ROOM = 'admins';
+export const USERS_ROOM = 'users';
+
+/** Why a socket closed, in the log's words (Socket.IO's reasons, or the one the server set before closing it). */
+const REASONS: Record<string, string> = {
+  'client namespace disconnect': 'client-disconnect',
+  'server namespace disconnect': 'server-disconnect',
+  'transport close': 'transport-close',
+  'transport error': 'transport-error',
+  'ping timeout': 'ping-timeout',
+  'parse error': 'parse-error',
+  'forced close': 'server-disconnect',
+  'server shutting down': 'server-shutdown',
+};
+
+interface Live {
+  row: Connection;
+  socket: Socket;
+  saved: Promise<unknown>;
+  dirty: boolean;
+}
+
+/** The connection log: one row per socket session, the auth events, the live list, presence and kicks. */
+@Injectable()
+export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger('connections');
+  private readonly live = new Map<string, Live>();
+  private ns?: Namespace;
+  private timers: NodeJS.Timeout[] = [];
+  private presenceTimer?: NodeJS.Timeout;
+  private readonly trust: ((addr: string, i: number) => boolean) | null;
+
+  constructor(
+    @InjectRepository(Connection) private readonly connections: Repository<Connection>,
+    @InjectRepository(AuthEvent) private readonly authEvents: Repository<AuthEvent>,
+    private readonly events: AuthEvents,
+    @Inject(CONFIG) private readonly config: AppConfig,
+  ) {
+    const t = config.trustProxy;
+    this.trust = t === false ? null : t === true ? () => true : typeof t === 'number' ? (_a, i) => i < t : proxyaddr.compile(t);
+  }
+
+  async onModuleInit(): Promise<void> {
+    // Rows a crash left open are closed now; their sockets are long gone.
+    const res = await this.connections.update({ disconnectedAt: IsNull() }, { disconnectedAt: new Date(), disconnectReason: 'server-restart' });
+    if (res.affected) this.logger.log(`closed ${res.affected} connection(s) left open by the previous run`);
+    this.events.on('auth', (e) => void this.recordAuth(e));
+    await this.purge();
+    this.timers.push(setInterval(() => void this.flush(), FLUSH_MS), setInterval(() => void this.purge(), PURGE_MS));
+    this.timers.forEach((t) => t.unref());
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    this.timers.forEach(clearInterval);
+    clearTimeout(this.presenceTimer);
+    await Promise.all([...this.live.values()].map((l) => this.finish(l, 'server-shutdown').catch(() => undefined)));
+  }
+
+  attach(ns: Namespace): void {
+    this.ns = ns;
+  }
+
+  /** A socket passed the handshake: open its row, count its traffic, tell admins, update presence. */
+  opened(socket: Socket, principal: SocketPrincipal): void {
+    const req = socket.request as IncomingMessage;
+    const row = this.connections.create({
+      id: randomUUID(),
+      kind: principal.kind === 'user' ? 'operator' : 'vehicle',
+      userId: principal.kind === 'user' ? principal.userId : null,
+      vehicleId: principal.kind === 'vehicle' ? principal.vehicleId : null,
+      name: principal.kind === 'user' ? principal.email : principal.name,
+      ip: this.clientIp(req),
+      port: req.socket?.remotePort ?? null,
+      userAgent: (req.headers['user-agent'] ?? '').slice(0, 512) || null,
+      connectedAt: new Date(),
+      disconnectedAt: null,
+      disconnectReason: null,
+      messagesIn: 0,
+      messagesOut: 0,
+      bytesIn: 0,
+      bytesOut: 0,
+    });
+    const live: Live = { row, socket, saved: this.connections.insert(row).catch((err) => this.logger.error({ err }, 'cannot record a connection')), dirty: false };
+    this.live.set(row.id, live);
+    socket.data.connectionId = row.id;
+    // Engine-level packets: every message in and out, binary attachments included, broadcasts included.
+    socket.conn.on('packet', (p: { type: string; data?: unknown }) => {
+      if (p.type !== 'message') return;
+      if (typeof p.data === 'string') row.messagesIn++;
+      row.bytesIn += size(p.data);
+      live.dirty = true;
+    });
+    socket.conn.on('packetCreate', (p: { type: string; data?: unknown }) => {
+      if (p.type !== 'message') return;
+      if (typeof p.data === 'string') row.messagesOut++;
+      row.bytesOut += size(p.data);
+      live.dirty = true;
+    });
+    socket.on('disconnect', (reason) => void this.finish(live, (socket.data.closeReason as string | undefined) ?? REASONS[reason] ?? reason));
+    if (principal.kind === 'user') {
+      if (can(principal.role, 'connections:manage')) socket.join(ADMINS_ROOM);
+      socket.emit(CONNECTIONS_EVENTS.presence, this.presence());
+      this.schedulePresence();
+    }
+    this.notify('opened', row);
+  }
+
+  /** Kick: the socket is told why, then disconnected; its row closes with reason "kicked". */
+  kick(id: string): void {
+    const live = this.live.get(id);
+    if (!live) throw new NotFoundException('No active connection with that id');
+    live.socket.data.closeReason = 'kicked';
+    live.socket.emit(CONNECTIONS_EVENTS.kicked, { reason: 'kicked', message: 'An administrator ended this session' });
+    live.socket.disconnect(true);
+  }
+
+  /** Names why the server is about to close a socket (the first reason given wins). */
+  markClosing(socket: Socket, reason: string): void {
+    socket.data.closeReason ??= reason;
+  }
+
+  presence(): PresenceEntry[] {
+    const byUser = new Map<string, PresenceEntry>();
+    for (const { row, socket } of this.live.values()) {
+      if (row.kind !== 'operator' || !row.userId) continue;
+      const name = (socket.data.principal as { name?: string } | undefined)?.name ?? '';
+      const since = row.connectedAt.toISOString();
+      const seen = byUser.get(row.userId);
+      if (!seen || since < seen.since) byUser.set(row.userId, { userId: row.userId, name, since });
+    }
+    return [...byUser.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  isOnline(userId: string): boolean {
+    for (const { row } of this.live.values()) if (row.userId === userId) return true;
+    return false;
+  }
+
+  async list(q: ConnectionsQuery): Promise<Page<ConnectionView>> {
+    const qb = this.filtered(q);
+    const [rows, total] = await qb
+      .orderBy('c.connectedAt', 'DESC')
+      .addOrderBy('c.id', 'DESC')
+      .skip((q.page - 1) * q.pageSize)
+      .take(q.pageSize)
+      .getManyAndCount();
+    return { items: rows.map((r) => this.view(r)), total, page: q.page, pageSize: q.pageSize };
+  }
+
+  exportCsv(q: ConnectionsQuery): Readable {
+    const cols: (keyof ConnectionView)[] = ['id', 'kind', 'userId', 'vehicleId', 'name', 'ip', 'port', 'userAgent', 'connectedAt', 'disconnectedAt', 'disconnectReason', 'messagesIn', 'messagesOut', 'bytesIn', 'bytesOut'];
+    return csvStream<Connection>(
+      cols,
+      (r) => cols.map((c) => this.view(r)[c]),
+      (last) => {
+        const qb = this.filtered(q).orderBy('c.connectedAt', 'DESC').addOrderBy('c.id', 'DESC').take(EXPORT_PAGE);
+        if (last) qb.andWhere('(c.connectedAt < :at OR (c.connectedAt = :at AND c.id < :id))', { at: last.connectedAt, id: last.id });
+        return qb.getMany();
+      },
+    );
+  }
+
+  async listAuthEvents(q: AuthEventsQuery): Promise<Page<AuthEventView>> {
+    const [rows, total] = await this.filteredAuth(q)
+      .orderBy('e.at', 'DESC')
+      .addOrderBy('e.id', 'DESC')
+      .skip((q.page - 1) * q.pageSize)
+      .take(q.pageSize)
+      .getManyAndCount();
+    return { items: rows.map(authView), total, page: q.page, pageSize: q.pageSize };
+  }
+
+  exportAuthEventsCsv(q: AuthEventsQuery): Readable {
+    const cols: (keyof AuthEventView)[] = ['id', 'at', 'email', 'userId', 'ip', 'userAgent', 'outcome'];
+    return csvStream<AuthEvent>(
+      cols,
+      (r) => cols.map((c) => authView(r)[c]),
+      (last) => {
+        const qb = this.filteredAuth(q).orderBy('e.at', 'DESC').addOrderBy('e.id', 'DESC').take(EXPORT_PAGE);
+        if (last) qb.andWhere('(e.at < :at OR (e.at = :at AND e.id < :id))', { at: last.at, id: last.id });
+        return qb.getMany();
+      },
+    );
+  }
+
+  /** Deletes closed connections and auth events older than CONNECTION_RETENTION_DAYS. */
+  async purge(now = new Date()): Promise<{ connections: number; authEvents: number }> {
+    const before = new Date(now.getTime() - this.config.connectionRetentionDays * 24 * 60 * 60 * 1000);
+    const c = await this.connections.delete({ disconnectedAt: LessThan(before) });
+    const a = await this.authEvents.delete({ at: LessThan(before) });
+    return { connections: c.affected ?? 0, authEvents: a.affected ?? 0 };
+  }
+
+  /** Writes the live counters of open rows (every 30 s, and at close). */
+  async flush(): Promise<void> {
+    for (const live of this.live.values()) {
+      if (!live.dirty) continue;
+      live.dirty = false;
+      const { messagesIn, messagesOut, bytesIn, bytesOut } = live.row;
+      await live.saved;
+      await this.connections.update({ id: live.row.id }, { messagesIn, messagesOut, bytesIn, bytesOut }).catch(() => undefined);
+      this.notify('updated', live.row);
+    }
+  }
+
+  private async finish(live: Live, reason: string): Promise<void> {
+    if (!this.live.delete(live.row.id)) return;
+    const { row } = live;
+    row.disconnectedAt = new Date();
+    row.disconnectReason = reason.slice(0, 32);
+    await live.saved;
+    await this.connections
+      .update({ id: row.id }, { disconnectedAt: row.disconnectedAt, disconnectReason: row.disconnectReason, messagesIn: row.messagesIn, messagesOut: row.messagesOut, bytesIn: row.bytesIn, bytesOut: row.bytesOut })
+      .catch((err) => this.logger.error({ err }, 'cannot close a connection row'));
+    this.notify('closed', row);
+    if (row.kind === 'operator') this.schedulePresence();
+  }
+
+  private async recordAuth(e: AuthEventRecord): Promise<void> {
+    await this.authEvents.insert({ id: randomUUID(), ...e, userAgent: e.userAgent?.slice(0, 512) ?? null }).catch((err) => this.logger.error({ err }, 'cannot record an auth event'));
+  }
+
+  private notify(type: ConnectionsUpdate['type'], row: Connection): void {
+    this.ns?.to(ADMINS_ROOM).emit(CONNECTIONS_EVENTS.update, { type, connection: this.view(row) } satisfies ConnectionsUpdate);
+  }
+
+  private schedulePresence(): void {
+    clearTimeout(this.presenceTimer);
+    this.presenceTimer = setTimeout(() => this.ns?.to(USERS_ROOM).emit(CONNECTIONS_EVENTS.presence, this.presence()), PRESENCE_DEBOUNCE_MS);
+  }
+
+  private filtered(q: ConnectionsQuery): SelectQueryBuilder<Connection> {
+    const qb = this.connections.createQueryBuilder('c');
+    if (q.state === 'active') qb.andWhere('c.disconnectedAt IS NULL');
+    if (q.state === 'closed') qb.andWhere('c.disconnectedAt IS NOT NULL');
+    if (q.kind) qb.andWhere('c.kind = :kind', { kind: q.kind });
+    if (q.userId) qb.andWhere('c.userId = :userId', { userId: q.userId });
+    if (q.vehicleId) qb.andWhere('c.vehicleId = :vehicleId', { vehicleId: q.vehicleId });
+    if (q.from) qb.andWhere('c.connectedAt >= :from', { from: q.from });
+    if (q.to) qb.andWhere('c.connectedAt <= :to', { to: q.to });
+    return qb;
+  }
+
+  private filteredAuth(q: AuthEventsQuery): SelectQueryBuilder<AuthEvent> {
+    const qb = this.authEvents.createQueryBuilder('e');
+    if (q.outcome) qb.andWhere('e.outcome = :outcome', { outcome: q.outcome });
+    if (q.email) qb.andWhere('e.email = :email', { email: q.email.toLowerCase() });
+    if (q.userId) qb.andWhere('e.userId = :userId', { userId: q.userId });
+    if (q.from) qb.andWhere('e.at >= :from', { from: q.from });
+    if (q.to) qb.andWhere('e.at <= :to', { to: q.to });
+    return qb;
+  }
+
+  /** Rows of live sockets show their current counters, not the last flushed ones. */
+  private view(r: Connection): ConnectionView {
+    const row = this.live.get(r.id)?.row ?? r;
+    return {
+      id: row.id,
+      kind: row.kind,
+      userId: row.userId,
+      vehicleId: row.vehicleId,
+      name: row.name,
+      ip: row.ip,
+      port: row.port,
+      userAgent: row.userAgent,
+      connectedAt: row.connectedAt.toISOString(),
+      disconnectedAt: row.disconnectedAt?.toISOString() ?? null,
+      disconnectReason: row.disconnectReason,
+      messagesIn: row.messagesIn,
+      messagesOut: row.messagesOut,
+      bytesIn: row.bytesIn,
+      bytesOut: row.bytesOut,
+    };
+  }
+
+  private clientIp(req: IncomingMessage): string | null {
+    // X-Forwarded-For is believed only as far as TRUST_PROXY says.
+    const ip = this.trust ? proxyaddr(req, this.trust) : req.socket?.remoteAddress;
+    return ip?.replace(/^::ffff:/, '') ?? null;
+  }
+}
+
+function authView(e: AuthEvent): AuthEventView {
+  return { id: e.id, at: e.at.toISOString(), email: e.email, userId: e.userId, ip: e.ip, userAgent: e.userAgent, outcome: e.outcome };
+}
+
+function size(data: unknown): number {
+  if (typeof data === 'string') return Buffer.byteLength(data);
+  if (data instanceof ArrayBuffer || ArrayBuffer.isView(data)) return data.byteLength;
+  return 0;
+}
+
