@@ -47,7 +47,7 @@ if (stale('dist/node/.tsbuildinfo', ['backend/src', 'apps', 'backend/tsconfig.js
   build('the server', [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'backend/tsconfig.json']);
 }
 if (what === 'server' && existsSync(join(root, 'angular.json')) && stale('dist/frontend/browser/index.html', ['frontend/src', 'angular.json', 'backend/src/protocol'])) {
-  build('the web app', [join(root, 'node_modules/@angular/cli/bin/ng.js'), 'build']);
+  build('the web app', [join(root, 'frontend/run-ng.mjs'), 'build']);
 }
 process.argv = [process.argv[0], join(root, targets[what]), ...args];
 await import(pathToFileURL(join(root, targets[what])).href);

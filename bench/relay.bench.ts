@@ -21,6 +21,8 @@ const VEHICLE_COUNTS = (process.env.BENCH_VEHICLES ?? '1,10,50').split(',').map(
 const WATCHER_COUNTS = (process.env.BENCH_WATCHERS ?? '1,10,50').split(',').map(Number);
 const out = (s = '') => process.stdout.write(s + '\n');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Wall-clock ms with sub-ms resolution, comparable across processes on this machine. */
+const now = () => performance.timeOrigin + performance.now();
 
 // ---- clients: the same three roles on every target ---------------------------------------------------------------
 
@@ -37,12 +39,15 @@ interface Watcher {
   onFrame(cb: (seq: number, capturedAt: number) => void): void;
   close(): void;
 }
+/** Enough to rebuild a target's clients in another process. */
+type Descriptor = { kind: 'raw'; port: number } | { kind: 'mqtt'; run: string } | { kind: 'vicer'; base: string; token: string; vehicles: { id: string; token: string }[] };
+
 interface Target {
   name: string;
+  descriptor: Descriptor;
   pid(): number;
   vehicle(i: number): Promise<Vehicle>;
   operator(i: number): Promise<Operator>;
-  watcher(i: number): Promise<Watcher>;
   stop(): Promise<void>;
 }
 
@@ -85,6 +90,7 @@ async function rawWsTarget(): Promise<Target> {
     });
   return {
     name: 'raw ws',
+    descriptor: { kind: 'raw', port },
     pid: () => child.pid!,
     async vehicle(i) {
       const ws = await open(`role=vehicle&id=${i}`);
@@ -97,10 +103,6 @@ async function rawWsTarget(): Promise<Target> {
     async operator(i) {
       const ws = await open(`role=operator&id=${i}`);
       return { sendControl: (seq) => ws.send(JSON.stringify({ seq, throttle: 0.1, steer: 0, sentAt: Date.now() })), close: () => ws.close() };
-    },
-    async watcher(i) {
-      const ws = await open(`role=watcher&id=${i}`);
-      return { onFrame: (cb) => ws.on('message', (d: Buffer) => cb(d.readDoubleLE(0), d.readDoubleLE(8))), close: () => ws.close() };
     },
     async stop() {
       child.kill('SIGTERM');
@@ -125,6 +127,7 @@ async function mosquittoTarget(): Promise<Target | null> {
   const run = `b${process.pid}`;
   return {
     name: 'mosquitto',
+    descriptor: { kind: 'mqtt', run },
     pid: () => pid,
     async vehicle(i) {
       const c = await connect();
@@ -138,11 +141,6 @@ async function mosquittoTarget(): Promise<Target | null> {
     async operator(i) {
       const c = await connect();
       return { sendControl: (seq) => void c.publish(`${run}/v/${i}/control`, JSON.stringify({ seq, throttle: 0.1, steer: 0, sentAt: Date.now() }), { qos: 0 }), close: () => void c.end(true) };
-    },
-    async watcher(i) {
-      const c = await connect();
-      await c.subscribeAsync(`${run}/v/${i}/frame`, { qos: 0 });
-      return { onFrame: (cb) => c.on('message', (_t, p) => cb(p.readDoubleLE(0), p.readDoubleLE(8))), close: () => void c.end(true) };
     },
     async stop() {},
   };
@@ -172,6 +170,7 @@ async function vicerTarget(vehicles: number): Promise<Target> {
     });
   return {
     name: 'vicer',
+    descriptor: { kind: 'vicer', base, token: accessToken, vehicles: registered },
     pid: () => child.pid!,
     async vehicle(i) {
       const s = await open({ vehicleToken: registered[i].token });
@@ -191,19 +190,6 @@ async function vicerTarget(vehicles: number): Promise<Target> {
       const ack = await s.emitWithAck('drive:acquire', { vehicleId });
       if (!ack.ok) throw new Error('drive:acquire refused');
       return { sendControl: (seq) => void s.emit('control', { vehicleId, seq, throttle: 0.1, steer: 0, sentAt: Date.now() }), close: () => void s.disconnect() };
-    },
-    async watcher(i) {
-      const s = await open({ token: accessToken });
-      const vehicleId = registered[i].id;
-      await s.emitWithAck('watch', { vehicleId });
-      return {
-        onFrame: (cb) =>
-          s.on('frame', (meta: { seq: number; capturedAt: number }) => {
-            s.emit('frame:ack', { vehicleId, seq: meta.seq });
-            cb(meta.seq, meta.capturedAt);
-          }),
-        close: () => void s.disconnect(),
-      };
     },
     async stop() {
       child.kill('SIGTERM');
@@ -276,26 +262,21 @@ async function controlRun(target: Target, vehicles: number, seconds: number, veh
   return summary(samples);
 }
 
-/** One vehicle streams a JPEG at 30 fps to N watchers that acknowledge every frame. */
+/**
+ * One vehicle streams a JPEG at 30 fps to N watchers that acknowledge every frame. The watchers run in their own
+ * process, as real viewers would: decoding 50 video streams must not distort the control timings taken here.
+ */
 async function fanoutRun(target: Target, watchers: number, seconds: number, jpeg: Buffer, withControl: boolean) {
   const v = await target.vehicle(0);
-  const ws: Watcher[] = [];
-  const counts = new Array(watchers).fill(0);
-  const latency: number[] = [];
-  let measuring = false;
-  for (let i = 0; i < watchers; i++) {
-    const w = await target.watcher(0);
-    w.onFrame((_seq, at) => {
-      if (!measuring) return;
-      counts[i]++;
-      latency.push(performance.now() - at);
-    });
-    ws.push(w);
-  }
+  const child = spawn(process.execPath, [process.argv[1], 'watchers'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const reply = (type: string) => new Promise<any>((resolve) => child.once('message', (m: any) => m.type === type && resolve(m)));
+  child.send({ type: 'open', descriptor: target.descriptor, count: watchers });
+  await reply('ready');
   let seq = 0;
   let sentDuring = 0;
+  let measuring = false;
   const timer = setInterval(() => {
-    v.sendFrame(seq++, performance.now(), jpeg);
+    v.sendFrame(seq++, now(), jpeg);
     if (measuring) sentDuring++;
   }, 1000 / SOURCE_FPS);
   const control = withControl ? controlRun(target, 1, seconds, 1) : null;
@@ -304,17 +285,19 @@ async function fanoutRun(target: Target, watchers: number, seconds: number, jpeg
   const ticks0 = cpuTicks(pid);
   const t0 = performance.now();
   let rss = rssMb(pid);
+  child.send({ type: 'start' });
   measuring = true;
   const sampler = setInterval(() => (rss = Math.max(rss, rssMb(pid))), 250);
   await sleep(seconds * 1000);
   measuring = false;
+  child.send({ type: 'stop' });
   const wall = (performance.now() - t0) / 1000;
   const cpu = ((cpuTicks(pid) - ticks0) / CLK_TCK / wall) * 100;
+  const { counts, latency } = (await reply('result')) as { counts: number[]; latency: number[] };
   clearInterval(sampler);
   clearInterval(timer);
   const controlStats = control ? await control : null;
-  await sleep(100);
-  ws.forEach((w) => w.close());
+  child.kill();
   v.close();
   const sourceFps = sentDuring / wall;
   const perWatcher = counts.map((c) => c / wall);
@@ -327,6 +310,62 @@ async function fanoutRun(target: Target, watchers: number, seconds: number, jpeg
     cpuPct: round(cpu),
     rssMb: rss,
     controlUnderLoad: controlStats,
+  };
+}
+
+/** The watchers' process: opens N watcher clients of the described target and reports what they received. */
+async function watcherChild(): Promise<void> {
+  let counts: number[] = [];
+  const latency: number[] = [];
+  let measuring = false;
+  process.on('message', async (m: any) => {
+    if (m.type === 'open') {
+      counts = new Array(m.count).fill(0);
+      for (let i = 0; i < m.count; i++) {
+        const w = await watcherClient(m.descriptor as Descriptor);
+        w.onFrame((_seq, at) => {
+          if (!measuring) return;
+          counts[i]++;
+          latency.push(now() - at);
+        });
+      }
+      process.send!({ type: 'ready' });
+    } else if (m.type === 'start') measuring = true;
+    else if (m.type === 'stop') {
+      measuring = false;
+      process.send!({ type: 'result', counts, latency });
+    }
+  });
+}
+
+async function watcherClient(d: Descriptor): Promise<Watcher> {
+  if (d.kind === 'raw') {
+    const ws = new WebSocket(`ws://127.0.0.1:${d.port}/?role=watcher&id=0`, { perMessageDeflate: false });
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    return { onFrame: (cb) => ws.on('message', (b: Buffer) => cb(b.readDoubleLE(0), b.readDoubleLE(8))), close: () => ws.close() };
+  }
+  if (d.kind === 'mqtt') {
+    const c = await mqtt.connectAsync('mqtt://127.0.0.1:1883', { reconnectPeriod: 0 });
+    await c.subscribeAsync(`${d.run}/v/0/frame`, { qos: 0 });
+    return { onFrame: (cb) => c.on('message', (_t, p) => cb(p.readDoubleLE(0), p.readDoubleLE(8))), close: () => void c.end(true) };
+  }
+  const s = io(d.base + RELAY_NAMESPACE, { auth: { token: d.token }, transports: ['websocket'], forceNew: true, reconnection: false });
+  await new Promise<void>((resolve, reject) => {
+    s.once('connect', () => resolve());
+    s.once('connect_error', reject);
+  });
+  const vehicleId = d.vehicles[0].id;
+  await s.emitWithAck('watch', { vehicleId });
+  return {
+    onFrame: (cb) =>
+      s.on('frame', (meta: { seq: number; capturedAt: number }) => {
+        s.emit('frame:ack', { vehicleId, seq: meta.seq });
+        cb(meta.seq, meta.capturedAt);
+      }),
+    close: () => void s.disconnect(),
   };
 }
 
@@ -352,8 +391,10 @@ async function main() {
       out(`${name}: not reachable, skipped`);
       continue;
     }
+    await controlRun(target, 10, 2); // warm-up (JIT, connections), discarded
     for (const n of VEHICLE_COUNTS) {
-      const r = await controlRun(target, n, SECONDS);
+      // At least 2 000 samples per cell, so that p99 is not one unlucky sample.
+      const r = await controlRun(target, n, Math.max(SECONDS, Math.ceil(2000 / (CONTROL_HZ * n))));
       results.control.push({ target: name, vehicles: n, ...r });
       out(`control  ${name.padEnd(9)} ${String(n).padStart(2)} vehicles  p50 ${r.p50} ms  p99 ${r.p99} ms  max ${r.max} ms  (${r.samples} samples)`);
     }
@@ -398,7 +439,7 @@ function verdicts(r: any) {
   return out;
 }
 
-main().catch((err) => {
+(process.argv[2] === 'watchers' ? watcherChild() : main()).catch((err) => {
   process.stderr.write(`bench failed: ${err?.stack ?? err}\n`);
   process.exit(1);
 });

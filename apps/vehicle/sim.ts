@@ -12,7 +12,8 @@ export interface CarState {
 }
 
 const MAX_SPEED = 3; // m/s at full throttle
-const ACCEL = 4; // m/s² towards the commanded speed
+const ACCEL = 4; // m/s² towards a faster commanded speed
+const BRAKE = 12; // m/s² when slowing down: from full speed to rest in 0.25 s
 const WHEELBASE = 0.3; // m
 const MAX_STEER = 0.6; // rad at full lock
 
@@ -30,7 +31,8 @@ export class SimCar {
     const s = this.state;
     const target = s.throttle * MAX_SPEED;
     const dv = target - s.speed;
-    s.speed += Math.sign(dv) * Math.min(Math.abs(dv), ACCEL * dt);
+    const slowing = Math.abs(target) < Math.abs(s.speed) || Math.sign(target) !== Math.sign(s.speed);
+    s.speed += Math.sign(dv) * Math.min(Math.abs(dv), (slowing ? BRAKE : ACCEL) * dt);
     if (Math.abs(s.speed) < 1e-3 && s.throttle === 0) s.speed = 0;
     s.heading += (s.speed / WHEELBASE) * Math.tan(s.steer * MAX_STEER) * dt;
     s.x += s.speed * Math.cos(s.heading) * dt;
