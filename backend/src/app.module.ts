@@ -1,6 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_PIPE } from '@nestjs/core';
 import { AuthModule } from './auth/auth.module.js';
+import { CallsModule } from './calls/calls.module.js';
 import { ConfigModule } from './config/config.module.js';
 import { ConnectionsModule } from './connections/connections.module.js';
 import type { AppConfig } from './config/config.js';
@@ -16,7 +17,7 @@ export class AppModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), DatabaseModule, AuthModule, UsersModule, HealthModule, ConnectionsModule, RelayModule, ServerModule],
+      imports: [ConfigModule.forRoot(config), DatabaseModule, AuthModule, UsersModule, HealthModule, ConnectionsModule, CallsModule, RelayModule, ServerModule],
       providers: [{ provide: APP_PIPE, useClass: ZodValidationPipe }],
     };
   }

@@ -84,6 +84,9 @@ const intIn = (min: number, max: number, dflt: number) =>
 
 const paging = { page: intIn(1, 1_000_000, 1), pageSize: intIn(1, PAGE_SIZE_MAX, PAGE_SIZE_DEFAULT), from: isoDate.optional(), to: isoDate.optional() };
 
+export const PagingQuerySchema = z.strictObject({ page: paging.page, pageSize: paging.pageSize });
+export type PagingQuery = z.output<typeof PagingQuerySchema>;
+
 export const ConnectionsQuerySchema = z.strictObject({
   state: z.enum(['active', 'closed', 'all'], { error: 'must be active, closed or all' }).optional().transform((s) => s ?? 'all'),
   kind: z.enum(CONNECTION_KINDS, { error: 'must be operator or vehicle' }).optional(),

@@ -4,3 +4,4 @@ export * from './validation.js';
 export * from './accounts.js';
 export * from './relay.js';
 export * from './connections.js';
+export * from './calls.js';

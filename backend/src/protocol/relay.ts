@@ -59,6 +59,10 @@ export const RELAY_ERRORS = [
   'rate-limited',
   'too-many-watchers',
   'token-expired',
+  'user-offline',
+  'busy',
+  'not-in-call',
+  'call-yourself',
 ] as const;
 export type RelayErrorCode = (typeof RELAY_ERRORS)[number];
 

@@ -5,9 +5,14 @@ import type { Namespace, Socket } from 'socket.io';
 import type { z } from 'zod';
 import { AuthEvents } from '../auth/auth-events.js';
 import { AuthService } from '../auth/auth.service.js';
+import { CallError, CallsService, USER_ROOM } from '../calls/calls.service.js';
 import { ConnectionsService, USERS_ROOM } from '../connections/connections.service.js';
 import type { Principal, SocketPrincipal, VehiclePrincipal } from '../auth/decorators.js';
 import {
+  CALL_EVENTS,
+  CallInviteSchema,
+  CallRefSchema,
+  CallSignalSchema,
   can,
   ControlSchema,
   DriveAcquireSchema,
@@ -99,6 +104,11 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
     [EV.frame]: { from: 'vehicle', schema: FrameMetaSchema, handle: (s, d, extra) => this.frame(s, d, extra[0]) },
     [EV.telemetry]: { from: 'vehicle', schema: TelemetrySchema, handle: (s, d) => this.telemetry(s, d) },
     [EV.controlAck]: { from: 'vehicle', schema: VehicleControlAckSchema, handle: (s, d) => this.vehicleControlAck(s, d.seq) },
+    [CALL_EVENTS.invite]: { from: 'user', schema: CallInviteSchema, handle: (s, d) => this.calls.invite(s, this.userOf(s), d.to) },
+    [CALL_EVENTS.accept]: { from: 'user', schema: CallRefSchema, handle: (s, d) => this.calls.accept(s, this.userOf(s), d.callId) },
+    [CALL_EVENTS.decline]: { from: 'user', schema: CallRefSchema, handle: (s, d) => this.calls.decline(this.userOf(s), d.callId) },
+    [CALL_EVENTS.signal]: { from: 'user', schema: CallSignalSchema, handle: (s, d) => this.calls.signal(s, this.userOf(s), d) },
+    [CALL_EVENTS.hangup]: { from: 'user', schema: CallRefSchema, handle: (s, d) => this.calls.hangup(this.userOf(s), d.callId) },
   };
 
   constructor(
@@ -106,6 +116,7 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
     private readonly authEvents: AuthEvents,
     private readonly vehicles: VehiclesService,
     private readonly connections: ConnectionsService,
+    private readonly calls: CallsService,
     @Inject(RELAY_STATE) private readonly state: RelayStateStore,
   ) {}
 
@@ -131,6 +142,7 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
 
   afterInit(ns: Namespace): void {
     this.connections.attach(ns);
+    this.calls.attach(ns);
     // Authentication happens in the handshake, by the same service that checks HTTP bearers.
     ns.use((socket, next) => {
       this.auth
@@ -152,7 +164,7 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
     if (!principal) return void socket.disconnect(true);
     socket.onAny((event: string, ...args: unknown[]) => this.dispatch(socket, event, args));
     if (principal.kind === 'user') {
-      socket.join(USERS_ROOM);
+      socket.join([USERS_ROOM, USER_ROOM(principal.userId)]);
       const data: UserData = { principal, watching: new Set(), bucket: { tokens: RELAY_LIMITS.controlBurst, at: performance.now(), notified: false } };
       socket.data = data;
       this.scheduleExpiry(socket);
@@ -169,6 +181,7 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
     if (p.kind === 'user') {
       const data = socket.data as UserData;
       clearTimeout(data.expiry);
+      this.calls.socketClosed(socket, p.userId);
       for (const vehicleId of data.watching) {
         this.runtimes.get(vehicleId)?.video.unwatch(socket.id);
         void this.publishState(vehicleId, true);
@@ -257,8 +270,9 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
   }
 
   private fail(socket: Socket, event: string, ack: Ack | undefined, err: unknown): void {
-    if (!(err instanceof RelayError)) this.logger.error({ err, event }, 'relay handler failed');
-    const body: RelayErrorEvent = err instanceof RelayError ? { code: err.code, message: err.message, event } : { code: 'invalid-payload', message: 'internal error', event };
+    const known = err instanceof RelayError || err instanceof CallError;
+    if (!known) this.logger.error({ err, event }, 'relay handler failed');
+    const body: RelayErrorEvent = known ? { code: (err as RelayError).code, message: err.message, event } : { code: 'invalid-payload', message: 'internal error', event };
     socket.emit(EV.error, body);
     ack?.({ ok: false, error: body });
   }
@@ -493,6 +507,10 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
     const ms = data.principal.exp * 1000 - Date.now();
     data.expiry = setTimeout(() => this.kick(socket, 'token-expired', 'token expired'), Math.max(0, Math.min(ms, 2 ** 31 - 1)));
     data.expiry.unref();
+  }
+
+  private userOf(socket: Socket): Principal {
+    return (socket.data as UserData).principal;
   }
 
   private kick(socket: Socket, code: RelayErrorCode, message: string): void {
