@@ -222,7 +222,7 @@ describe('connections', () => {
     const c = track(await connectPeer(s.url, { token: carol.accessToken }));
     const [withCarol] = await a.next('presence', (list) => list.some((p: any) => p.name === 'Carol'));
     assert.doesNotMatch(JSON.stringify(withCarol), /@|127\.0\.0\.1|203\.0\.113/);
-    for (const entry of withCarol) assert.deepEqual(Object.keys(entry).sort(), ['name', 'since', 'userId']);
+    for (const entry of withCarol) assert.deepEqual(Object.keys(entry).sort(), ['busy', 'name', 'since', 'userId']);
     c.close();
     await a.next('presence', (list) => !list.some((p: any) => p.name === 'Carol'));
   });

@@ -41,7 +41,9 @@ export class CallsService implements OnModuleDestroy {
   private readonly byUser = new Map<string, string>();
   private ns?: Namespace;
 
-  constructor(@InjectRepository(CallRecord) private readonly records: Repository<CallRecord>, private readonly connections: ConnectionsService) {}
+  constructor(@InjectRepository(CallRecord) private readonly records: Repository<CallRecord>, private readonly connections: ConnectionsService) {
+    connections.setBusyProbe((userId) => this.byUser.has(userId));
+  }
 
   attach(ns: Namespace): void {
     this.ns = ns;
@@ -68,6 +70,7 @@ export class CallsService implements OnModuleDestroy {
     this.byUser.set(from.userId, record.id);
     this.byUser.set(to, record.id);
     void this.records.insert(record).catch((err) => this.logger.error({ err }, 'cannot record a call'));
+    this.connections.presenceChanged();
     this.ns?.to(USER_ROOM(to)).emit(CALL_EVENTS.incoming, { callId: record.id, from: { userId: from.userId, name: from.name } } satisfies CallIncoming);
     return { ok: true, callId: record.id };
   }
@@ -152,6 +155,7 @@ export class CallsService implements OnModuleDestroy {
     const endedAt = new Date();
     const durationSeconds = call.record.answeredAt ? Math.round((endedAt.getTime() - call.record.answeredAt.getTime()) / 1000) : null;
     void this.records.update({ id: call.record.id }, { endedAt, endReason: reason, durationSeconds }).catch(() => undefined);
+    this.connections.presenceChanged();
     const ended: CallEnded = { callId: call.record.id, reason };
     this.ns?.to(USER_ROOM(call.caller.userId)).to(USER_ROOM(call.callee.userId)).emit(CALL_EVENTS.ended, ended);
   }

@@ -90,6 +90,18 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
     this.ns = ns;
   }
 
+  /** Who is in a call (face chat tells); presence shows it so nobody calls a busy user. */
+  private busy: (userId: string) => boolean = () => false;
+
+  setBusyProbe(probe: (userId: string) => boolean): void {
+    this.busy = probe;
+  }
+
+  /** Something presence shows changed outside the connection lifecycle (a call started or ended). */
+  presenceChanged(): void {
+    this.schedulePresence();
+  }
+
   /** A socket passed the handshake: open its row, count its traffic, tell admins, update presence. */
   opened(socket: Socket, principal: SocketPrincipal): void {
     const req = socket.request as IncomingMessage;
@@ -156,7 +168,7 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
       const name = (socket.data.principal as { name?: string } | undefined)?.name ?? '';
       const since = row.connectedAt.toISOString();
       const seen = byUser.get(row.userId);
-      if (!seen || since < seen.since) byUser.set(row.userId, { userId: row.userId, name, since });
+      if (!seen || since < seen.since) byUser.set(row.userId, { userId: row.userId, name, since, busy: this.busy(row.userId) });
     }
     return [...byUser.values()].sort((a, b) => a.name.localeCompare(b.name));
   }

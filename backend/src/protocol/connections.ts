@@ -53,6 +53,8 @@ export interface PresenceEntry {
   userId: string;
   name: string;
   since: string;
+  /** In a face-chat call (or ringing) right now. */
+  busy: boolean;
 }
 
 export interface MaintenanceState {

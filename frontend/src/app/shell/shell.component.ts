@@ -3,6 +3,7 @@ import { MatButtonModule } from '@angular/material/button';
 import { MatToolbarModule } from '@angular/material/toolbar';
 import { RouterLink, RouterLinkActive, RouterOutlet } from '@angular/router';
 import { AuthService } from '../auth/auth.service';
+import { CallService } from '../chat/call.service';
 import { RelaySocketService } from '../relay/relay-socket.service';
 
 @Component({
@@ -27,6 +28,13 @@ import { RelaySocketService } from '../relay/relay-socket.service';
     @if (banner(); as b) {
       <div class="banner" role="alert">{{ b }}</div>
     }
+    @if (calls.phase() === 'ringing') {
+      <div class="incoming" role="dialog" aria-label="Incoming call">
+        <p><strong>{{ calls.peer()?.name }}</strong> is calling you</p>
+        <button mat-flat-button type="button" (click)="calls.accept()">Accept</button>
+        <button mat-stroked-button type="button" (click)="calls.decline()">Decline</button>
+      </div>
+    }
     <main><router-outlet /></main>
   `,
   styles: `
@@ -38,10 +46,13 @@ import { RelaySocketService } from '../relay/relay-socket.service';
     .who { font-size: 0.9rem; }
     .banner { background: var(--mat-sys-error-container); color: var(--mat-sys-on-error-container); padding: 8px 16px; }
     main { padding: 12px; }
+    .incoming { position: fixed; right: 16px; top: 72px; z-index: 1000; background: var(--mat-sys-surface-container-highest); border-radius: 12px; padding: 12px 16px; box-shadow: 0 4px 16px rgba(0,0,0,.3); display: flex; gap: 8px; align-items: center; flex-wrap: wrap; }
+    .incoming p { margin: 0 8px 0 0; }
   `,
 })
 export class ShellComponent {
   protected readonly auth = inject(AuthService);
+  protected readonly calls = inject(CallService);
   private readonly relay = inject(RelaySocketService);
   protected readonly banner = computed(() => {
     switch (this.relay.status()) {
