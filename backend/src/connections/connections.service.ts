@@ -193,7 +193,10 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
     const cols: (keyof ConnectionView)[] = ['id', 'kind', 'userId', 'vehicleId', 'name', 'ip', 'port', 'userAgent', 'connectedAt', 'disconnectedAt', 'disconnectReason', 'messagesIn', 'messagesOut', 'bytesIn', 'bytesOut'];
     return csvStream<Connection>(
       cols,
-      (r) => cols.map((c) => this.view(r)[c]),
+      (r) => {
+        const v = this.view(r);
+        return cols.map((c) => v[c]);
+      },
       (last) => {
         const qb = this.filtered(q).orderBy('c.connectedAt', 'DESC').addOrderBy('c.id', 'DESC').take(EXPORT_PAGE);
         if (last) qb.andWhere('(c.connectedAt < :at OR (c.connectedAt = :at AND c.id < :id))', { at: last.connectedAt, id: last.id });
@@ -216,7 +219,10 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
     const cols: (keyof AuthEventView)[] = ['id', 'at', 'email', 'userId', 'ip', 'userAgent', 'outcome'];
     return csvStream<AuthEvent>(
       cols,
-      (r) => cols.map((c) => authView(r)[c]),
+      (r) => {
+        const v = authView(r);
+        return cols.map((c) => v[c]);
+      },
       (last) => {
         const qb = this.filteredAuth(q).orderBy('e.at', 'DESC').addOrderBy('e.id', 'DESC').take(EXPORT_PAGE);
         if (last) qb.andWhere('(e.at < :at OR (e.at = :at AND e.id < :id))', { at: last.at, id: last.id });

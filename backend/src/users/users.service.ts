@@ -100,10 +100,6 @@ export class UsersService {
     return this.users.findOneBy({ email: email.toLowerCase() });
   }
 
-  async count(): Promise<number> {
-    return this.users.count();
-  }
-
   /** While no admin exists (the first start): the admin account, with a generated password when none is set. */
   async ensureInitialAdmin(email: string, password: string | undefined, announce: (text: string) => void): Promise<void> {
     if ((await this.users.countBy({ role: "admin" })) > 0) return;

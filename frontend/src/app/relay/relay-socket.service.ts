@@ -1,5 +1,5 @@
 import { DestroyRef, effect, inject, Injectable, signal, untracked } from '@angular/core';
-import { CONNECTIONS_EVENTS, RELAY_NAMESPACE, type PresenceEntry, type RelayErrorEvent } from '@vicer/protocol';
+import { CONNECTIONS_EVENTS, RELAY_NAMESPACE, type PresenceEntry } from '@vicer/protocol';
 import { io, type Socket } from 'socket.io-client';
 import { AuthService } from '../auth/auth.service';
 
@@ -16,8 +16,6 @@ export class RelaySocketService {
   readonly status = signal<SocketStatus>('offline');
   readonly notice = signal<string | null>(null);
   readonly presence = signal<PresenceEntry[]>([]);
-  /** Last refused message, for views that want to show it. */
-  readonly lastError = signal<RelayErrorEvent | null>(null);
 
   constructor() {
     effect(() => {
@@ -98,7 +96,6 @@ export class RelaySocketService {
       this.notice.set(k.message);
     });
     socket.on(CONNECTIONS_EVENTS.presence, (list: PresenceEntry[]) => this.presence.set(list));
-    socket.on('error', (e: RelayErrorEvent) => this.lastError.set(e));
   }
 
   private close(): void {
