@@ -1,5 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { APP_PIPE } from '@nestjs/core';
+import { APP_INTERCEPTOR } from '@nestjs/core';
 import { AuthModule } from './auth/auth.module.js';
 import { CallsModule } from './calls/calls.module.js';
 import { ConfigModule } from './config/config.module.js';
@@ -7,7 +7,7 @@ import { ConnectionsModule } from './connections/connections.module.js';
 import type { AppConfig } from './config/config.js';
 import { DatabaseModule } from './database/database.module.js';
 import { HealthModule } from './health/health.module.js';
-import { ZodValidationPipe } from './http/zod-validation.pipe.js';
+import { ContractInterceptor } from './http/contract.interceptor.js';
 import { RelayModule } from './relay/relay.module.js';
 import { ServerModule } from './server/server.module.js';
 import { UsersModule } from './users/users.module.js';
@@ -18,7 +18,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [ConfigModule.forRoot(config), DatabaseModule, AuthModule, UsersModule, HealthModule, ConnectionsModule, CallsModule, RelayModule, ServerModule],
-      providers: [{ provide: APP_PIPE, useClass: ZodValidationPipe }],
+      providers: [{ provide: APP_INTERCEPTOR, useClass: ContractInterceptor }],
     };
   }
 }

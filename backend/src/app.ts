@@ -1,18 +1,22 @@
 import fastifyCookie from '@fastify/cookie';
 import fastifyHelmet from '@fastify/helmet';
+import { BadRequestException, ForbiddenException } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import type { FastifyReply, FastifyRequest } from 'fastify';
-import { existsSync } from 'node:fs';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import 'reflect-metadata';
+import secureJsonParse from 'secure-json-parse';
 import { AppModule } from './app.module.js';
 import type { AppConfig } from './config/config.js';
 import { VERSION, WEB_ROOT } from './config/paths.js';
 import { ApiExceptionFilter } from './http/api-exception.filter.js';
-import { createLogger, NestPinoLogger } from './logging/logger.js';
+import { completeDocument } from './http/contract.js';
+import { createLogger, NestPinoLogger, requestContext } from './logging/logger.js';
+import { jsonTextDepth } from './protocol/index.js';
 import { UsersService } from './users/users.service.js';
 
 export interface AppOptions {
@@ -20,13 +24,17 @@ export interface AppOptions {
   announce?: (text: string) => void;
 }
 
+/** Largest HTTP body, and the deepest JSON nesting of one. */
+export const BODY_LIMIT_BYTES = 1024 * 1024;
+export const BODY_MAX_DEPTH = 32;
+
 /** Builds the whole server (API, sockets, web app) without listening; main.ts and the tests both use it. */
-export async function createApp(config: AppConfig, options: AppOptions = {}): Promise<NestFastifyApplication> {
+export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
   const logger = createLogger(config.logLevel);
   const adapter = new FastifyAdapter({
     loggerInstance: logger,
     trustProxy: config.trustProxy as boolean,
-    bodyLimit: 1024 * 1024,
+    bodyLimit: BODY_LIMIT_BYTES,
     genReqId: (req: { headers: Record<string, string | string[] | undefined> }) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
@@ -35,10 +43,16 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config), adapter, {
     logger: new NestPinoLogger(logger),
     bufferLogs: false,
+    // Bodies are parsed below: JSON only.
+    bodyParser: false,
   });
   app.setGlobalPrefix('api');
   app.enableShutdownHooks();
-  const fastify = app.getHttpAdapter().getInstance();
+  const fastify = app.getHttpAdapter().getInstance() as unknown as FastifyInstance;
+  acceptJsonOnly(fastify);
+  // Everything logged while handling a request carries its id, an unexpected crash included.
+  fastify.addHook('onRequest', (req, _reply, done) => requestContext.run({ reqId: String(req.id) }, done));
+  fastify.addHook('onRequest', async (req) => refuseCrossSite(req, config.corsOrigins));
   fastify.addHook('onSend', async (req, reply) => {
     reply.header('X-Request-Id', req.id);
   });
@@ -53,7 +67,8 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
         fontSrc: ["'self'", 'data:', 'https:'],
         imgSrc: ["'self'", 'data:', 'blob:'],
         mediaSrc: ["'self'", 'blob:'],
-        connectSrc: ["'self'", 'ws:', 'wss:'],
+        // 'self' covers the app's own ws:/wss: socket (CSP 3); no other host.
+        connectSrc: ["'self'"],
         upgradeInsecureRequests: null,
       },
     },
@@ -69,15 +84,63 @@ export async function createApp(config: AppConfig, options: AppOptions = {}): Pr
 
   const doc = new DocumentBuilder()
     .setTitle('vicer API')
-    .setDescription('Accounts, vehicles, connections and calls. Sign in with POST /api/auth/login, then send the access token as a bearer.')
+    .setDescription(
+      'Accounts, vehicles, connections and calls. Sign in with POST /api/auth/login, then send the access token as a bearer. Every error answers the Error schema; bodies are JSON only.',
+    )
     .setVersion(VERSION)
     .addBearerAuth()
     .build();
-  SwaggerModule.setup('api/docs', app, () => SwaggerModule.createDocument(app, doc), { jsonDocumentUrl: 'api/docs-json' });
+  SwaggerModule.setup('api/docs', app, () => completeDocument(SwaggerModule.createDocument(app, doc) as never) as never, { jsonDocumentUrl: 'api/docs-json' });
 
   await app.init();
-  await app.get(UsersService).ensureInitialAdmin(config.adminEmail, config.adminPassword, options.announce ?? ((t) => process.stdout.write(t + '\n')));
   return app;
+}
+
+/**
+ * Listens, then creates the first admin when there is none (printing its generated password once) — in that order,
+ * so a port that is taken fails before a one-time password is printed.
+ */
+export async function listenAndSeed(app: NestFastifyApplication, config: AppConfig, options: AppOptions = {}): Promise<number> {
+  await app.listen({ port: config.port, host: config.host });
+  await app.get(UsersService).ensureInitialAdmin(config.adminEmail, config.adminPassword, options.announce ?? ((t) => process.stdout.write(t + '\n')));
+  return (app.getHttpServer().address() as { port: number }).port;
+}
+
+/**
+ * The API reads JSON bodies and nothing else: a form post (which browsers send cross-site without asking) gets 415.
+ * A JSON body's nesting is bounded before it is parsed; an empty body reads as no body.
+ */
+function acceptJsonOnly(fastify: FastifyInstance): void {
+  fastify.removeAllContentTypeParsers();
+  fastify.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT_BYTES }, (_req, text, done) => {
+    const body = text as string;
+    if (body.trim() === '') return done(null, undefined);
+    if (jsonTextDepth(body, BODY_MAX_DEPTH) > BODY_MAX_DEPTH) {
+      return done(new BadRequestException({ message: `(body): nests deeper than ${BODY_MAX_DEPTH} levels`, details: [{ field: '(body)', message: `nests deeper than ${BODY_MAX_DEPTH} levels` }] }), undefined);
+    }
+    try {
+      done(null, secureJsonParse.parse(body, undefined, { protoAction: 'error', constructorAction: 'error' }));
+    } catch (err) {
+      const why = err instanceof SyntaxError ? 'is not valid JSON' : 'holds a forbidden __proto__ or constructor key';
+      done(new BadRequestException({ message: `(body): ${why}`, details: [{ field: '(body)', message: why }] }), undefined);
+    }
+  });
+}
+
+const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/**
+ * A browser request from another site must not change anything here — a signed-in user's cookie would ride along.
+ * Browsers say where a request comes from (Sec-Fetch-Site, Origin); requests from programs send neither.
+ */
+function refuseCrossSite(req: FastifyRequest, allowed: string[]): void {
+  if (!UNSAFE.has(req.method) || !req.url.startsWith('/api/')) return;
+  const site = req.headers['sec-fetch-site'];
+  if (site === 'same-origin' || site === 'none') return;
+  const origin = req.headers.origin;
+  if (origin && (allowed.includes('*') || allowed.includes(origin))) return;
+  const crossSite = site === 'cross-site' || site === 'same-site' || (origin !== undefined && origin !== `${req.protocol}://${req.host}`);
+  if (crossSite) throw new ForbiddenException(`Cross-site requests are refused; add the origin to CORS_ORIGINS to allow ${origin ?? 'it'}`);
 }
 
 /** Client-side routes of the web app resolve to index.html; the API and socket paths keep their 404s. */

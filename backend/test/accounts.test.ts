@@ -1,3 +1,4 @@
+import { sqliteDatabase } from './helpers/databases.js';
 import { accountsSuite } from './suites/accounts.suite.js';
 
-accountsSuite('SQLite', async () => ({ env: {}, cleanup: async () => undefined }));
+accountsSuite(sqliteDatabase);

@@ -1,11 +1,12 @@
-import { Body, Controller, HttpCode, Post, Req, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, HttpException, HttpStatus, Post, Req, Res } from '@nestjs/common';
+import { ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { REFRESH_COOKIE, REFRESH_TOKEN_TTL_SECONDS, type TokenPair, type UserView } from '../protocol/index.js';
+import { Contract } from '../http/contract.js';
+import { LoginSchema, REFRESH_COOKIE, REFRESH_TOKEN_TTL_SECONDS, RefreshSchema, SignupSchema, TokenPairSchema, UserViewSchema, type TokenPair, type UserView } from '../protocol/index.js';
+import type { z } from 'zod';
 import { UsersService } from '../users/users.service.js';
 import { AuthService } from './auth.service.js';
 import { Client, CurrentUser, Public, type ClientInfo, type Principal } from './decorators.js';
-import { LoginDto, RefreshDto, SignupDto } from './dto/auth.dto.js';
 
 const COOKIE_PATH = '/api/auth';
 
@@ -16,16 +17,23 @@ export class AuthController {
 
   @Public()
   @Post('signup')
-  @ApiOperation({ summary: 'Create an account (role user)' })
-  signup(@Body() body: SignupDto): Promise<UserView> {
+  @Contract({ summary: 'Create an account (role user)', body: SignupSchema, response: UserViewSchema, status: 201, errors: [409, 503] })
+  signup(@Body() body: z.output<typeof SignupSchema>): Promise<UserView> {
+    this.auth.assertOpen(null);
     return this.users.create({ ...body, role: 'user' });
   }
 
   @Public()
   @Post('login')
-  @HttpCode(200)
-  @ApiOperation({ summary: 'Sign in: access token (15 min) and rotating refresh token (7 days, also as an HttpOnly cookie)' })
-  async login(@Body() body: LoginDto, @Client() client: ClientInfo, @Req() req: FastifyRequest, @Res({ passthrough: true }) reply: FastifyReply): Promise<TokenPair> {
+  @Contract({
+    summary: 'Sign in: access token (15 min) and rotating refresh token (7 days, also as an HttpOnly cookie)',
+    body: LoginSchema,
+    response: TokenPairSchema,
+    status: 200,
+    errors: [401, 429, 503],
+    responseHeaders: { 'Set-Cookie': `${REFRESH_COOKIE}=<refresh token>; Path=${COOKIE_PATH}; HttpOnly; SameSite=Strict` },
+  })
+  async login(@Body() body: z.output<typeof LoginSchema>, @Client() client: ClientInfo, @Req() req: FastifyRequest, @Res({ passthrough: true }) reply: FastifyReply): Promise<TokenPair> {
     const pair = await this.auth.login(body, client);
     setRefreshCookie(req, reply, pair.refreshToken);
     return pair;
@@ -33,24 +41,31 @@ export class AuthController {
 
   @Public()
   @Post('refresh')
-  @HttpCode(200)
-  @ApiOperation({ summary: 'Trade a refresh token (body or cookie) for a new pair; reuse of a rotated token revokes the session' })
-  async refresh(@Body() body: RefreshDto, @Client() client: ClientInfo, @Req() req: FastifyRequest, @Res({ passthrough: true }) reply: FastifyReply): Promise<TokenPair> {
+  @Contract({
+    summary: 'Trade a refresh token (body or cookie) for a new pair',
+    description:
+      'A token presented again within 10 s of its rotation returns the same successor (two tabs refreshing at once); later, it counts as reuse and revokes the session.',
+    body: RefreshSchema,
+    bodyOptional: true,
+    response: TokenPairSchema,
+    status: 200,
+    errors: [401, 503],
+  })
+  async refresh(@Body() body: z.output<typeof RefreshSchema>, @Client() client: ClientInfo, @Req() req: FastifyRequest, @Res({ passthrough: true }) reply: FastifyReply): Promise<TokenPair> {
     const token = body.refreshToken ?? req.cookies?.[REFRESH_COOKIE];
     try {
       const pair = await this.auth.refresh(token, client);
       setRefreshCookie(req, reply, pair.refreshToken);
       return pair;
     } catch (err) {
-      reply.clearCookie(REFRESH_COOKIE, { path: COOKIE_PATH });
+      // A refused token is dropped; a closed server (503) leaves the session for later.
+      if (err instanceof HttpException && err.getStatus() === HttpStatus.UNAUTHORIZED) reply.clearCookie(REFRESH_COOKIE, { path: COOKIE_PATH });
       throw err;
     }
   }
 
   @Post('logout')
-  @HttpCode(204)
-  @ApiBearerAuth()
-  @ApiOperation({ summary: 'Revoke the current session' })
+  @Contract({ summary: 'Revoke the current session', response: null, status: 204 })
   async logout(@CurrentUser() user: Principal, @Client() client: ClientInfo, @Res({ passthrough: true }) reply: FastifyReply): Promise<void> {
     await this.auth.logout(user, client);
     reply.clearCookie(REFRESH_COOKIE, { path: COOKIE_PATH });

@@ -1,11 +1,13 @@
-import { HttpStatus, Injectable, UnauthorizedException } from '@nestjs/common';
+import { HttpStatus, Inject, Injectable, UnauthorizedException } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 import { InjectRepository } from '@nestjs/typeorm';
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { IsNull, type Repository } from 'typeorm';
 import { DatabaseService } from '../database/database.service.js';
 import { HttpErrorWithHeaders } from '../http/api-exception.filter.js';
-import { ACCESS_TOKEN_TTL_SECONDS, REFRESH_TOKEN_TTL_SECONDS, type AuthOutcome, type LoginRequest, type TokenPair } from '../protocol/index.js';
+import { CONFIG } from '../config/config.module.js';
+import type { AppConfig } from '../config/config.js';
+import { ACCESS_TOKEN_TTL_SECONDS, REFRESH_GRACE_SECONDS, REFRESH_TOKEN_MAX, REFRESH_TOKEN_TTL_SECONDS, type AuthOutcome, type LoginRequest, type Role, type TokenPair } from '../protocol/index.js';
 import { User, toUserView } from '../users/user.entity.js';
 import { Vehicle } from '../vehicles/vehicle.entity.js';
 import { AuthEvents } from './auth-events.js';
@@ -17,14 +19,19 @@ import { RefreshToken, Session } from './session.entity.js';
 export const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 const BAD_CREDENTIALS = 'Invalid email or password';
 
-/** Decides whether a sign-in may proceed beyond credentials (maintenance mode plugs in here). */
-export type LoginGate = (user: User) => Promise<string | null>;
+/**
+ * Whether a new session (sign-in, sign-up, refresh) of someone with this role — null before the account exists —
+ * may start now; a string refuses with that message. Maintenance mode plugs in here.
+ */
+export type SessionGate = (role: Role | null) => string | null;
 
 /** The one authentication path: HTTP requests and socket handshakes are verified by verifyAccessToken. */
 @Injectable()
 export class AuthService {
   readonly throttle = new LoginThrottle();
-  private gate: LoginGate = async () => null;
+  private gate: SessionGate = () => null;
+  /** Derives a refresh token's successor, so a token rotated moments ago yields the same one again. */
+  private readonly successorKey: Buffer;
 
   constructor(
     private readonly jwt: JwtService,
@@ -35,10 +42,19 @@ export class AuthService {
     @InjectRepository(Session) private readonly sessions: Repository<Session>,
     @InjectRepository(RefreshToken) private readonly tokens: Repository<RefreshToken>,
     @InjectRepository(Vehicle) private readonly vehicles: Repository<Vehicle>,
-  ) {}
+    @Inject(CONFIG) config: AppConfig,
+  ) {
+    this.successorKey = createHmac('sha256', config.jwtSecret).update('vicer refresh successor').digest();
+  }
 
-  setLoginGate(gate: LoginGate): void {
+  setSessionGate(gate: SessionGate): void {
     this.gate = gate;
+  }
+
+  /** Refuses with 503 and the gate's message when sessions of this role may not start now. */
+  assertOpen(role: Role | null): void {
+    const refused = this.gate(role);
+    if (refused) throw new HttpErrorWithHeaders(HttpStatus.SERVICE_UNAVAILABLE, refused, {});
   }
 
   async login(req: Required<LoginRequest>, client: ClientInfo): Promise<TokenPair> {
@@ -60,10 +76,9 @@ export class AuthService {
       this.record('disabled', client, email, user.id);
       throw new UnauthorizedException('This account is disabled');
     }
-    const refused = await this.gate(user);
-    if (refused) {
+    if (this.gate(user.role)) {
       this.record('maintenance', client, email, user.id);
-      throw new HttpErrorWithHeaders(HttpStatus.SERVICE_UNAVAILABLE, refused, {});
+      this.assertOpen(user.role);
     }
     this.throttle.reset(key);
     const now = new Date();
@@ -88,10 +103,14 @@ export class AuthService {
     return this.pair(user, session.id, refreshToken);
   }
 
-  /** Rotates a refresh token. A token presented after it was rotated revokes its whole session. */
+  /**
+   * Rotates a refresh token. Its successor is derived from it (an HMAC under the server's key), so the same token
+   * presented again within REFRESH_GRACE_SECONDS of its rotation — two tabs refreshing at once — gets the same
+   * successor; presented later, it was stolen or replayed, and the whole session is revoked.
+   */
   async refresh(token: string | undefined, client: ClientInfo): Promise<TokenPair> {
     if (!token) throw new UnauthorizedException('No refresh token');
-    const found = await this.tokens.findOneBy({ tokenHash: sha256(token) });
+    let found = token.length <= REFRESH_TOKEN_MAX ? await this.tokens.findOneBy({ tokenHash: sha256(token) }) : null;
     if (!found) {
       this.record('refresh-failed', client, null, null);
       throw new UnauthorizedException('Invalid refresh token');
@@ -107,22 +126,28 @@ export class AuthService {
       this.record('disabled', client, user?.email ?? null, session.userId);
       throw new UnauthorizedException('This account is disabled');
     }
-    const next = newRefreshToken();
-    const now = new Date();
-    const rotated = await this.db.transaction(async (m) => {
-      // Conditional update: of two refreshes racing with one token, only one wins; the other is a reuse.
-      const res = await m.update(RefreshToken, { id: found.id, rotatedAt: IsNull() }, { rotatedAt: now });
-      if (!res.affected) return false;
-      await m.insert(RefreshToken, { id: randomUUID(), sessionId: session.id, tokenHash: sha256(next), rotatedAt: null });
-      await m.update(Session, { id: session.id }, { lastUsedAt: now, ip: client.ip, userAgent: client.userAgent });
-      return true;
-    });
-    if (!rotated) {
-      await this.revokeSessions(session.userId, 'refresh-reuse', [session.id]);
-      this.record('refresh-reuse', client, user.email, user.id);
-      throw new UnauthorizedException('Refresh token reused; the session was revoked');
+    if (this.gate(user.role)) {
+      this.record('maintenance', client, user.email, user.id);
+      this.assertOpen(user.role);
     }
-    return this.pair(user, session.id, next);
+    const next = this.successorOf(token);
+    if (!found.rotatedAt) {
+      const now = new Date();
+      const rotated = await this.db.transaction(async (m) => {
+        // Conditional update: of two refreshes racing with one token, exactly one rotates it.
+        const res = await m.update(RefreshToken, { id: found!.id, rotatedAt: IsNull() }, { rotatedAt: now });
+        if (!res.affected) return false;
+        await m.insert(RefreshToken, { id: randomUUID(), sessionId: session.id, tokenHash: sha256(next), rotatedAt: null });
+        await m.update(Session, { id: session.id }, { lastUsedAt: now, ip: client.ip, userAgent: client.userAgent });
+        return true;
+      });
+      if (rotated) return this.pair(user, session.id, next);
+      found = (await this.tokens.findOneBy({ id: found.id }))!;
+    }
+    if (found.rotatedAt && Date.now() - found.rotatedAt.getTime() <= REFRESH_GRACE_SECONDS * 1000) return this.pair(user, session.id, next);
+    await this.revokeSessions(session.userId, 'refresh-reuse', [session.id]);
+    this.record('refresh-reuse', client, user.email, user.id);
+    throw new UnauthorizedException('Refresh token reused; the session was revoked');
   }
 
   async logout(principal: Principal, client: ClientInfo): Promise<void> {
@@ -146,13 +171,14 @@ export class AuthService {
   /** Checks an access token (HTTP bearer or socket handshake) against its live session and account. */
   async verifyAccessToken(token: string | undefined | null): Promise<Principal> {
     if (!token) throw new UnauthorizedException('Missing bearer token');
-    let payload: { sub: string; sid: string; exp: number };
+    let payload: { sub?: unknown; sid?: unknown; exp?: unknown };
     try {
       payload = await this.jwt.verifyAsync(token, { algorithms: ['HS256'] });
     } catch (err) {
       throw new UnauthorizedException((err as Error).name === 'TokenExpiredError' ? 'token expired' : 'invalid token');
     }
-    if (typeof payload?.sub !== 'string' || typeof payload.sid !== 'string') throw new UnauthorizedException('invalid token');
+    // A token without an expiry would never die: refused like a forged one.
+    if (typeof payload?.sub !== 'string' || typeof payload.sid !== 'string' || typeof payload.exp !== 'number') throw new UnauthorizedException('invalid token');
     const row = await this.sessions
       .createQueryBuilder('s')
       .innerJoin(User, 'u', 'u.id = s.userId')
@@ -161,7 +187,7 @@ export class AuthService {
       .getRawOne<{ revokedAt: unknown; id: string; email: string; name: string; role: Principal['role']; disabled: unknown }>();
     if (!row || row.revokedAt) throw new UnauthorizedException('session revoked');
     if (row.disabled === true || row.disabled === 1 || row.disabled === '1') throw new UnauthorizedException('This account is disabled');
-    return { userId: row.id, sessionId: payload.sid, email: row.email, name: row.name, role: row.role, exp: payload.exp };
+    return { userId: row.id, sessionId: payload.sid, email: row.email, name: row.name, role: row.role, exp: payload.exp as number };
   }
 
   async verifyVehicleToken(token: string | undefined | null): Promise<VehiclePrincipal> {
@@ -177,6 +203,10 @@ export class AuthService {
     if (typeof a.token === 'string' && a.vehicleToken === undefined) return { kind: 'user', ...(await this.verifyAccessToken(a.token)) };
     if (typeof a.vehicleToken === 'string' && a.token === undefined) return this.verifyVehicleToken(a.vehicleToken);
     throw new UnauthorizedException('unauthorized');
+  }
+
+  private successorOf(token: string): string {
+    return createHmac('sha256', this.successorKey).update(token).digest('base64url');
   }
 
   private async pair(user: User, sessionId: string, refreshToken: string): Promise<TokenPair> {

@@ -22,6 +22,8 @@ interface Party extends CallParty {
 
 interface Call {
   record: CallRecord;
+  /** The call's row writes, in order: on a pooled database an update must not overtake the insert. */
+  saved: Promise<unknown>;
   caller: Party;
   callee: Party;
   state: 'ringing' | 'active';
@@ -64,12 +66,12 @@ export class CallsService implements OnModuleDestroy {
     if (!callee) throw new CallError('user-offline', 'that user is not online');
     if (this.byUser.has(to)) throw new CallError('busy', `${callee.name} is in another call`);
     const record = this.records.create({ id: randomUUID(), callerId: from.userId, callerName: from.name, calleeId: to, calleeName: callee.name, startedAt: new Date(), answeredAt: null, endedAt: null, endReason: null, durationSeconds: null });
-    const call: Call = { record, caller: { userId: from.userId, name: from.name, socketId: socket.id }, callee: { userId: to, name: callee.name, socketId: null }, state: 'ringing', ring: null };
+    const saved = this.records.insert(record).catch((err) => this.logger.error({ err }, 'cannot record a call'));
+    const call: Call = { record, saved, caller: { userId: from.userId, name: from.name, socketId: socket.id }, callee: { userId: to, name: callee.name, socketId: null }, state: 'ringing', ring: null };
     call.ring = setTimeout(() => this.end(call, 'timeout'), CALL_LIMITS.ringMs);
     this.calls.set(record.id, call);
     this.byUser.set(from.userId, record.id);
     this.byUser.set(to, record.id);
-    void this.records.insert(record).catch((err) => this.logger.error({ err }, 'cannot record a call'));
     this.connections.presenceChanged();
     this.ns?.to(USER_ROOM(to)).emit(CALL_EVENTS.incoming, { callId: record.id, from: { userId: from.userId, name: from.name } } satisfies CallIncoming);
     return { ok: true, callId: record.id };
@@ -83,7 +85,7 @@ export class CallsService implements OnModuleDestroy {
     call.state = 'active';
     call.callee.socketId = socket.id;
     call.record.answeredAt = new Date();
-    void this.records.update({ id: callId }, { answeredAt: call.record.answeredAt }).catch(() => undefined);
+    this.write(call, { answeredAt: call.record.answeredAt });
     // The callee's other tabs stop ringing.
     socket.to(USER_ROOM(user.userId)).emit(CALL_EVENTS.ended, { callId, reason: 'hangup' } satisfies CallEnded);
     this.ns?.to(call.caller.socketId!).emit(CALL_EVENTS.accepted, { callId });
@@ -116,7 +118,7 @@ export class CallsService implements OnModuleDestroy {
     const call = callId ? this.calls.get(callId) : undefined;
     if (!call) return;
     const bound = call.caller.socketId === socket.id || call.callee.socketId === socket.id;
-    const calleeGone = call.state === 'ringing' && call.callee.userId === userId && !this.connections.isOnline(userId);
+    const calleeGone = call.state === 'ringing' && call.callee.userId === userId && !this.connections.isOnline(userId, socket.id);
     if (bound || calleeGone) this.end(call, 'peer-disconnected');
   }
 
@@ -141,6 +143,10 @@ export class CallsService implements OnModuleDestroy {
     };
   }
 
+  private write(call: Call, patch: Partial<CallRecord>): void {
+    call.saved = call.saved.then(() => this.records.update({ id: call.record.id }, patch)).catch((err) => this.logger.error({ err }, 'cannot update a call record'));
+  }
+
   private mine(callId: string, userId: string): Call {
     const call = this.calls.get(callId);
     if (!call || (call.caller.userId !== userId && call.callee.userId !== userId)) throw new CallError('not-in-call', 'you are not in a call with that id');
@@ -154,7 +160,7 @@ export class CallsService implements OnModuleDestroy {
     this.byUser.delete(call.callee.userId);
     const endedAt = new Date();
     const durationSeconds = call.record.answeredAt ? Math.round((endedAt.getTime() - call.record.answeredAt.getTime()) / 1000) : null;
-    void this.records.update({ id: call.record.id }, { endedAt, endReason: reason, durationSeconds }).catch(() => undefined);
+    this.write(call, { endedAt, endReason: reason, durationSeconds });
     this.connections.presenceChanged();
     const ended: CallEnded = { callId: call.record.id, reason };
     this.ns?.to(USER_ROOM(call.caller.userId)).to(USER_ROOM(call.callee.userId)).emit(CALL_EVENTS.ended, ended);

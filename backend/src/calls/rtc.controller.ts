@@ -1,11 +1,11 @@
 import { Controller, Get, Inject, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiTags } from '@nestjs/swagger';
 import { createHmac } from 'node:crypto';
 import { CurrentUser, RequirePermission, type Principal } from '../auth/decorators.js';
 import { CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
-import type { CallView, Page, RtcConfig } from '../protocol/index.js';
-import { PagingQueryDto } from '../connections/dto/connections.dto.js';
+import { Contract } from '../http/contract.js';
+import { CallsPageSchema, PagingQuerySchema, RtcConfigSchema, type CallView, type Page, type PagingQuery, type RtcConfig } from '../protocol/index.js';
 import { CallsService } from './calls.service.js';
 
 /** TURN credentials the way coturn's REST-API mode (use-auth-secret) checks them. */
@@ -15,13 +15,12 @@ export function turnCredentials(secret: string, userId: string, ttlSeconds: numb
 }
 
 @ApiTags('calls')
-@ApiBearerAuth()
 @Controller()
 export class RtcController {
   constructor(@Inject(CONFIG) private readonly config: AppConfig, private readonly calls: CallsService) {}
 
   @Get('rtc/config')
-  @ApiOperation({ summary: 'ICE servers for face chat: STUN_URLS, and TURN with static or time-limited (TURN_SECRET) credentials' })
+  @Contract({ summary: 'ICE servers for face chat: STUN_URLS, and TURN with static or time-limited (TURN_SECRET) credentials', response: RtcConfigSchema })
   rtcConfig(@CurrentUser() user: Principal): RtcConfig {
     const { stunUrls, turnUrls, turnSecret, turnUsername, turnCredential, turnTtlSeconds } = this.config.rtc;
     const iceServers: RtcConfig['iceServers'] = [];
@@ -35,8 +34,8 @@ export class RtcController {
 
   @Get('calls')
   @RequirePermission('connections:manage')
-  @ApiOperation({ summary: 'The call log: caller, callee, start, answer, end, reason, duration; newest first' })
-  list(@Query() q: PagingQueryDto): Promise<Page<CallView>> {
+  @Contract({ summary: 'The call log: caller, callee, start, answer, end, reason, duration; newest first', query: PagingQuerySchema, response: CallsPageSchema })
+  list(@Query() q: PagingQuery): Promise<Page<CallView>> {
     return this.calls.list(q.page, q.pageSize);
   }
 }

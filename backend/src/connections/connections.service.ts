@@ -173,8 +173,9 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
     return [...byUser.values()].sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  isOnline(userId: string): boolean {
-    for (const { row } of this.live.values()) if (row.userId === userId) return true;
+  /** Whether the user has a socket open here, not counting `exceptSocketId` (one that is closing now). */
+  isOnline(userId: string, exceptSocketId?: string): boolean {
+    for (const { row, socket } of this.live.values()) if (row.userId === userId && socket.id !== exceptSocketId) return true;
     return false;
   }
 

@@ -1,10 +1,11 @@
 import { Controller, Get, Res } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { Public } from '../auth/decorators.js';
 import { VERSION } from '../config/paths.js';
 import { DatabaseService } from '../database/database.service.js';
-import type { HealthView } from '../protocol/index.js';
+import { Contract } from '../http/contract.js';
+import { HealthViewSchema, type HealthView } from '../protocol/index.js';
 
 @ApiTags('health')
 @Controller('health')
@@ -16,7 +17,13 @@ export class HealthController {
   /** HEAD answers the same status and headers with no body (Fastify derives it from this GET). */
   @Public()
   @Get()
-  @ApiOperation({ summary: 'Server status; HEAD gives the same status with X-Uptime-Seconds and X-Version headers' })
+  @Contract({
+    summary: 'Server status (503 when the database does not answer)',
+    response: HealthViewSchema,
+    head: true,
+    alsoAnswers: { 503: { description: 'Service Unavailable: the database does not answer (status "degraded")', schema: HealthViewSchema } },
+    responseHeaders: { 'X-Uptime-Seconds': 'Seconds since the server started', 'X-Version': 'The server version' },
+  })
   async health(@Res({ passthrough: true }) reply: FastifyReply): Promise<HealthView> {
     const uptimeSeconds = Math.floor((Date.now() - this.started) / 1000);
     const up = await this.db.ping();

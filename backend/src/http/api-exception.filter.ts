@@ -10,6 +10,13 @@ export class HttpErrorWithHeaders extends HttpException {
   }
 }
 
+/** Fastify's own client errors, in the API's words. */
+const FASTIFY_MESSAGES: Record<string, string> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'The body must be JSON (Content-Type: application/json)',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'Content-Length does not match the body',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'The body is larger than 1 MiB',
+};
+
 /** Turns anything thrown into the one error shape; unknown errors become a logged 500 without internals. */
 export function toErrorBody(exception: unknown): ApiErrorBody {
   if (exception instanceof HttpException) {
@@ -23,13 +30,16 @@ export function toErrorBody(exception: unknown): ApiErrorBody {
       else if (Array.isArray(r.message)) body.message = r.message.join('; ');
       if (r.details) body.details = r.details;
     }
+    if (status === HttpStatus.UNSUPPORTED_MEDIA_TYPE) body.message = FASTIFY_MESSAGES.FST_ERR_CTP_INVALID_MEDIA_TYPE;
+    if (status === HttpStatus.PAYLOAD_TOO_LARGE) body.message = FASTIFY_MESSAGES.FST_ERR_CTP_BODY_TOO_LARGE;
     return body;
   }
   const fastifyError = exception as { statusCode?: number; message?: string; code?: string };
   if (typeof fastifyError?.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
     // Fastify's own client errors (malformed JSON, body too large, bad content type).
     const status = fastifyError.statusCode;
-    return { statusCode: status, error: STATUS_CODES[status] ?? 'Error', message: fastifyError.message ?? 'Bad request' };
+    const message = FASTIFY_MESSAGES[fastifyError.code ?? ''] ?? fastifyError.message ?? 'Bad request';
+    return { statusCode: status, error: STATUS_CODES[status] ?? 'Error', message };
   }
   return { statusCode: 500, error: STATUS_CODES[500]!, message: 'Internal server error' };
 }

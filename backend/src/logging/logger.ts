@@ -1,12 +1,20 @@
 import type { LoggerService } from '@nestjs/common';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { pino, type Logger } from 'pino';
 import type { AppConfig } from '../config/config.js';
+
+/** The request (HTTP) or socket event being handled: every log line written on its behalf carries its id. */
+export const requestContext = new AsyncLocalStorage<{ reqId: string }>();
 
 /** One structured logger for Fastify's request logs and Nest's own; secrets are redacted wherever they appear. */
 export function createLogger(level: AppConfig['logLevel']): Logger {
   return pino({
     level,
     base: { app: 'vicer' },
+    mixin: () => {
+      const ctx = requestContext.getStore();
+      return ctx ? { reqId: ctx.reqId } : {};
+    },
     redact: {
       paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]', '*.password', '*.currentPassword', '*.token', '*.refreshToken', '*.accessToken', '*.vehicleToken'],
       censor: '[redacted]',

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { pageOf } from './connections.js';
+import { wants, isoDateTime, oneOf, uuid } from './fields.js';
 
 export const CALL_EVENTS = {
   invite: 'call:invite',
@@ -20,26 +22,29 @@ export const CALL_LIMITS = {
 export const CALL_END_REASONS = ['hangup', 'declined', 'timeout', 'busy', 'peer-disconnected'] as const;
 export type CallEndReason = (typeof CALL_END_REASONS)[number];
 
-const callId = z.uuid({ error: 'must be a call id (uuid)' });
+const callId = uuid('call id');
+const str = () => z.string({ error: wants('must be a string') });
 
-export const CallInviteSchema = z.strictObject({ to: z.uuid({ error: 'must be a user id (uuid)' }) });
+export const CallInviteSchema = z.strictObject({ to: uuid('user id') });
 export const CallRefSchema = z.strictObject({ callId });
 export const CallSignalSchema = z
   .strictObject({
     callId,
-    description: z.strictObject({ type: z.enum(['offer', 'answer', 'pranswer', 'rollback']), sdp: z.string().optional() }).optional(),
+    description: z.strictObject({ type: oneOf(['offer', 'answer', 'pranswer', 'rollback']), sdp: str().optional() }, { error: wants('must be an object') }).optional(),
     candidate: z
-      .strictObject({
-        candidate: z.string(),
-        sdpMid: z.string().nullable().optional(),
-        sdpMLineIndex: z.number().int().min(0).nullable().optional(),
-        usernameFragment: z.string().nullable().optional(),
-      })
+      .strictObject(
+        {
+          candidate: str(),
+          sdpMid: str().nullable().optional(),
+          sdpMLineIndex: z.number({ error: wants('must be a number') }).int().min(0).max(65535).nullable().optional(),
+          usernameFragment: str().nullable().optional(),
+        },
+        { error: wants('must be an object') },
+      )
       .nullable()
       .optional(),
   })
-  .refine((s) => s.description !== undefined || s.candidate !== undefined, 'needs a description or a candidate')
-  .refine((s) => JSON.stringify(s).length <= CALL_LIMITS.signalMaxBytes, `must be at most ${CALL_LIMITS.signalMaxBytes} bytes`);
+  .refine((s) => s.description !== undefined || s.candidate !== undefined, 'needs a description or a candidate');
 
 export type CallInvite = z.infer<typeof CallInviteSchema>;
 export type CallSignal = z.infer<typeof CallSignalSchema>;
@@ -66,20 +71,27 @@ export interface CallInviteAck {
 }
 
 /** GET /api/rtc/config */
-export interface RtcConfig {
-  iceServers: { urls: string[]; username?: string; credential?: string }[];
-}
+export const RtcConfigSchema = z
+  .strictObject({
+    iceServers: z.array(z.strictObject({ urls: z.array(z.string()), username: z.string().optional(), credential: z.string().optional() })),
+  })
+  .meta({ id: 'RtcConfig' });
+export type RtcConfig = z.infer<typeof RtcConfigSchema>;
 
 /** A call as the log keeps it. */
-export interface CallView {
-  id: string;
-  callerId: string;
-  callerName: string;
-  calleeId: string;
-  calleeName: string;
-  startedAt: string;
-  answeredAt: string | null;
-  endedAt: string | null;
-  endReason: CallEndReason | null;
-  durationSeconds: number | null;
-}
+export const CallViewSchema = z
+  .strictObject({
+    id: z.uuid(),
+    callerId: z.uuid(),
+    callerName: z.string(),
+    calleeId: z.uuid(),
+    calleeName: z.string(),
+    startedAt: isoDateTime(),
+    answeredAt: isoDateTime().nullable(),
+    endedAt: isoDateTime().nullable(),
+    endReason: z.enum(CALL_END_REASONS).nullable(),
+    durationSeconds: z.number().int().nullable(),
+  })
+  .meta({ id: 'Call' });
+export type CallView = z.infer<typeof CallViewSchema>;
+export const CallsPageSchema = pageOf(CallViewSchema, 'CallsPage');

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { AUTH_OUTCOMES, type AuthOutcome } from './accounts.js';
+import { AUTH_OUTCOMES } from './accounts.js';
+import { bool, wants, isoDateTime, oneOf, text, tooLong, uuid } from './fields.js';
 
 export const CONNECTION_KINDS = ['operator', 'vehicle'] as const;
 export type ConnectionKind = (typeof CONNECTION_KINDS)[number];
@@ -7,40 +8,46 @@ export const PAGE_SIZE_MAX = 500;
 export const PAGE_SIZE_DEFAULT = 50;
 
 /** One socket session of a user (operator) or a vehicle. */
-export interface ConnectionView {
-  id: string;
-  kind: ConnectionKind;
-  userId: string | null;
-  vehicleId: string | null;
-  name: string;
-  ip: string | null;
-  port: number | null;
-  userAgent: string | null;
-  connectedAt: string;
-  disconnectedAt: string | null;
-  disconnectReason: string | null;
-  messagesIn: number;
-  messagesOut: number;
-  bytesIn: number;
-  bytesOut: number;
-}
+export const ConnectionViewSchema = z
+  .strictObject({
+    id: z.uuid(),
+    kind: z.enum(CONNECTION_KINDS),
+    userId: z.uuid().nullable(),
+    vehicleId: z.uuid().nullable(),
+    name: z.string(),
+    ip: z.string().nullable(),
+    port: z.number().int().nullable(),
+    userAgent: z.string().nullable(),
+    connectedAt: isoDateTime(),
+    disconnectedAt: isoDateTime().nullable(),
+    disconnectReason: z.string().nullable(),
+    messagesIn: z.number().int(),
+    messagesOut: z.number().int(),
+    bytesIn: z.number().int(),
+    bytesOut: z.number().int(),
+  })
+  .meta({ id: 'Connection' });
+export type ConnectionView = z.infer<typeof ConnectionViewSchema>;
 
-export interface AuthEventView {
-  id: string;
-  at: string;
-  email: string | null;
-  userId: string | null;
-  ip: string | null;
-  userAgent: string | null;
-  outcome: AuthOutcome;
-}
+export const AuthEventViewSchema = z
+  .strictObject({
+    id: z.uuid(),
+    at: isoDateTime(),
+    email: z.string().nullable(),
+    userId: z.uuid().nullable(),
+    ip: z.string().nullable(),
+    userAgent: z.string().nullable(),
+    outcome: z.enum(AUTH_OUTCOMES),
+  })
+  .meta({ id: 'AuthEvent' });
+export type AuthEventView = z.infer<typeof AuthEventViewSchema>;
 
-export interface Page<T> {
-  items: T[];
-  total: number;
-  page: number;
-  pageSize: number;
-}
+const PageMeta = { total: z.number().int(), page: z.number().int(), pageSize: z.number().int() };
+/** A page of a list: `items` and where it is in the whole. */
+export const pageOf = <T extends z.ZodType>(item: T, id: string) => z.strictObject({ items: z.array(item), ...PageMeta }).meta({ id });
+export type Page<T> = { items: T[]; total: number; page: number; pageSize: number };
+export const ConnectionsPageSchema = pageOf(ConnectionViewSchema, 'ConnectionsPage');
+export const AuthEventsPageSchema = pageOf(AuthEventViewSchema, 'AuthEventsPage');
 
 /** Sent to admin sockets as connections open, close and update: the admin page needs no polling. */
 export interface ConnectionsUpdate {
@@ -57,11 +64,11 @@ export interface PresenceEntry {
   busy: boolean;
 }
 
-export interface MaintenanceState {
-  enabled: boolean;
-  message: string;
-  updatedAt: string | null;
-}
+export const MAINTENANCE_MESSAGE_MAX = 500;
+export const MaintenanceStateSchema = z
+  .strictObject({ enabled: z.boolean(), message: z.string(), updatedAt: isoDateTime().nullable() })
+  .meta({ id: 'Maintenance' });
+export type MaintenanceState = z.infer<typeof MaintenanceStateSchema>;
 
 export const CONNECTIONS_EVENTS = {
   update: 'connections:update',
@@ -71,41 +78,49 @@ export const CONNECTIONS_EVENTS = {
 } as const;
 
 const isoDate = z
-  .string({ error: 'must be an ISO date' })
+  .string({ error: wants('must be an ISO date') })
+  .max(40, tooLong(40))
   .refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO date such as 2026-11-21 or 2026-11-21T10:00:00Z')
-  .transform((s) => new Date(s));
-const uuid = z.uuid({ error: 'must be a uuid' });
+  .transform((s) => new Date(s))
+  .meta({ description: 'An ISO 8601 date (2026-11-21) or date-time (2026-11-21T10:00:00Z)', format: 'date-time' });
+/** A whole number in a query string; documented as an integer. */
 const intIn = (min: number, max: number, dflt: number) =>
   z
-    .string({ error: 'must be a whole number' })
-    .regex(/^\d+$/, 'must be a whole number')
+    .string({ error: wants('must be a whole number') })
+    .regex(/^\d{1,9}$/, 'must be a whole number')
     .transform(Number)
     .refine((n) => n >= min && n <= max, `must be from ${min} to ${max}`)
     .optional()
-    .transform((n) => n ?? dflt);
+    .transform((n) => n ?? dflt)
+    .meta({ type: 'integer', minimum: min, maximum: max, default: dflt, description: `${min}–${max}, default ${dflt}` });
 
-const paging = { page: intIn(1, 1_000_000, 1), pageSize: intIn(1, PAGE_SIZE_MAX, PAGE_SIZE_DEFAULT), from: isoDate.optional(), to: isoDate.optional() };
+const paging = { page: intIn(1, 1_000_000, 1), pageSize: intIn(1, PAGE_SIZE_MAX, PAGE_SIZE_DEFAULT) };
+const period = { from: isoDate.optional(), to: isoDate.optional() };
 
-export const PagingQuerySchema = z.strictObject({ page: paging.page, pageSize: paging.pageSize });
+export const PagingQuerySchema = z.strictObject({ ...paging });
 export type PagingQuery = z.output<typeof PagingQuerySchema>;
 
 export const ConnectionsQuerySchema = z.strictObject({
-  state: z.enum(['active', 'closed', 'all'], { error: 'must be active, closed or all' }).optional().transform((s) => s ?? 'all'),
-  kind: z.enum(CONNECTION_KINDS, { error: 'must be operator or vehicle' }).optional(),
-  userId: uuid.optional(),
-  vehicleId: uuid.optional(),
+  state: oneOf(['active', 'closed', 'all']).optional().transform((s) => s ?? 'all').meta({ default: 'all', description: 'default all' }),
+  kind: oneOf(CONNECTION_KINDS).optional(),
+  userId: uuid('user id').optional(),
+  vehicleId: uuid('vehicle id').optional(),
   ...paging,
+  ...period,
 });
 export const AuthEventsQuerySchema = z.strictObject({
-  outcome: z.enum(AUTH_OUTCOMES, { error: `must be one of ${AUTH_OUTCOMES.join(', ')}` }).optional(),
-  email: z.string().max(254).optional(),
-  userId: uuid.optional(),
+  outcome: oneOf(AUTH_OUTCOMES).optional(),
+  email: text({ max: 254 }).optional(),
+  userId: uuid('user id').optional(),
   ...paging,
+  ...period,
 });
-export const MaintenanceSchema = z.strictObject({
-  enabled: z.boolean({ error: 'must be true or false' }),
-  message: z.string({ error: 'must be a string' }).trim().max(500, 'must be at most 500 characters').optional(),
-});
+export const MaintenanceSchema = z
+  .strictObject({
+    enabled: bool(),
+    message: text({ max: MAINTENANCE_MESSAGE_MAX, trim: true }).optional(),
+  })
+  .meta({ id: 'MaintenanceRequest' });
 
 export type ConnectionsQuery = z.output<typeof ConnectionsQuerySchema>;
 export type AuthEventsQuery = z.output<typeof AuthEventsQuerySchema>;

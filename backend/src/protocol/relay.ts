@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { bool, wants, finite, int, isoDateTime, text, uuid } from './fields.js';
 
 /** Socket.IO namespace of the relay (default path /socket.io). */
 export const RELAY_NAMESPACE = '/relay';
@@ -6,8 +7,9 @@ export const RELAY_NAMESPACE = '/relay';
 export const RELAY_LIMITS = {
   /** Largest socket message (Socket.IO maxHttpBufferSize). */
   maxMessageBytes: 1024 * 1024,
-  /** Largest telemetry object, as JSON. */
+  /** Largest telemetry object, as JSON, and its deepest nesting (the object itself is level 1). */
   telemetryMaxBytes: 4 * 1024,
+  telemetryMaxDepth: 6,
   /** Control messages per driver per second (token bucket; a short burst is allowed). */
   controlMaxHz: 60,
   controlBurst: 10,
@@ -63,6 +65,8 @@ export const RELAY_ERRORS = [
   'busy',
   'not-in-call',
   'call-yourself',
+  /** A bug on the server's side; it was logged with the event's request id. */
+  'internal',
 ] as const;
 export type RelayErrorCode = (typeof RELAY_ERRORS)[number];
 
@@ -73,27 +77,25 @@ export interface RelayErrorEvent {
   event: string;
 }
 
-const vehicleId = z.uuid({ error: 'must be a vehicle id (uuid)' });
-const finite = z.number({ error: 'must be a number' }).refine(Number.isFinite, 'must be finite');
-const unit = finite.refine((n) => n >= -1 && n <= 1, 'must be between -1 and 1');
-const seq = z.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must be ≥ 0').max(Number.MAX_SAFE_INTEGER);
+const vehicleId = uuid('vehicle id');
+const unit = finite().refine((n) => n >= -1 && n <= 1, 'must be between -1 and 1');
+const seq = int(0, Number.MAX_SAFE_INTEGER);
 
 export const VehicleRefSchema = z.strictObject({ vehicleId });
-export const DriveAcquireSchema = z.strictObject({ vehicleId, force: z.boolean({ error: 'must be true or false' }).optional() });
-export const ControlSchema = z.strictObject({ vehicleId, seq, throttle: unit, steer: unit, sentAt: finite });
+export const DriveAcquireSchema = z.strictObject({ vehicleId, force: bool().optional() });
+export const ControlSchema = z.strictObject({ vehicleId, seq, throttle: unit, steer: unit, sentAt: finite() });
 export const FrameAckSchema = z.strictObject({ vehicleId, seq });
-export const ReauthSchema = z.strictObject({ token: z.string().min(1).max(4096) });
+export const ReauthSchema = z.strictObject({ token: text({ min: 1, max: 4096 }) });
 export const FrameMetaSchema = z.strictObject({
   seq,
-  capturedAt: finite,
-  width: z.number().int().min(1).max(8192),
-  height: z.number().int().min(1).max(8192),
-  codec: z.literal('jpeg', { error: 'must be "jpeg"' }),
+  capturedAt: finite(),
+  width: int(1, 8192),
+  height: int(1, 8192),
+  codec: z.literal('jpeg', { error: wants('must be "jpeg"') }),
 });
 export const VehicleControlAckSchema = z.strictObject({ seq });
-export const TelemetrySchema = z
-  .record(z.string().max(64), z.unknown(), { error: 'must be an object' })
-  .refine((t) => JSON.stringify(t).length <= RELAY_LIMITS.telemetryMaxBytes, `must be at most ${RELAY_LIMITS.telemetryMaxBytes} bytes as JSON`);
+/** Any JSON object; its size and depth are bounded before this runs (see INBOUND_EVENTS). */
+export const TelemetrySchema = z.record(z.string().max(64, 'keys must be at most 64 characters'), z.unknown(), { error: wants('must be an object') });
 
 export type VehicleRef = z.infer<typeof VehicleRefSchema>;
 export type DriveAcquire = z.infer<typeof DriveAcquireSchema>;
@@ -115,19 +117,18 @@ export interface RelayedFrameMeta extends FrameMeta {
   relayedAt: number;
 }
 
-export interface DriverView {
-  userId: string;
-  name: string;
-}
+export const DriverViewSchema = z.strictObject({ userId: z.uuid(), name: z.string() }).meta({ id: 'Driver' });
+export type DriverView = z.infer<typeof DriverViewSchema>;
 
-export interface VehicleState {
-  vehicleId: string;
-  online: boolean;
-  driver: DriverView | null;
-  estopped: boolean;
-  viewers: number;
-  fps: number;
-}
+const liveState = {
+  online: z.boolean(),
+  driver: DriverViewSchema.nullable(),
+  estopped: z.boolean(),
+  viewers: z.number().int(),
+  fps: z.number(),
+};
+export const VehicleStateSchema = z.strictObject({ vehicleId: z.uuid(), ...liveState }).meta({ id: 'VehicleState' });
+export type VehicleState = z.infer<typeof VehicleStateSchema>;
 
 export interface WatchAck {
   ok: boolean;
@@ -147,53 +148,53 @@ export interface ControlAckToDriver {
 }
 
 /** REST: a registered vehicle with its live state. */
-export interface VehicleView extends Omit<VehicleState, 'vehicleId'> {
-  id: string;
-  name: string;
-  createdAt: string;
-  lastSeenAt: string | null;
-}
+export const VehicleViewSchema = z
+  .strictObject({ id: z.uuid(), name: z.string(), createdAt: isoDateTime(), lastSeenAt: isoDateTime().nullable(), ...liveState })
+  .meta({ id: 'Vehicle' });
+export type VehicleView = z.infer<typeof VehicleViewSchema>;
+export const VehicleListSchema = z.array(VehicleViewSchema).meta({ id: 'VehicleList' });
 
-export interface VehicleCreated {
-  id: string;
-  name: string;
-  /** Shown once; stored hashed. */
-  token: string;
-}
+export const VehicleCreatedSchema = z
+  .strictObject({ id: z.uuid(), name: z.string(), token: z.string().meta({ description: 'Shown once; stored hashed' }) })
+  .meta({ id: 'VehicleToken' });
+export type VehicleCreated = z.infer<typeof VehicleCreatedSchema>;
 
-export interface WatcherStats {
-  userId: string;
-  name: string;
-  sent: number;
-  skipped: number;
-  acked: number;
-  inFlight: number;
-}
+const count = () => z.number().int();
+export const WatcherStatsSchema = z
+  .strictObject({ userId: z.uuid(), name: z.string(), sent: count(), skipped: count(), acked: count(), inFlight: count() })
+  .meta({ id: 'WatcherStats' });
+export type WatcherStats = z.infer<typeof WatcherStatsSchema>;
 
-export interface VehicleStats {
-  vehicleId: string;
-  online: boolean;
-  fps: number;
-  framesIn: number;
-  framesOut: number;
-  framesSkipped: number;
-  bytesIn: number;
-  bytesOut: number;
-  controlsIn: number;
-  controlsForwarded: number;
-  controlsDropped: number;
-  watchers: WatcherStats[];
-}
+export const VehicleStatsSchema = z
+  .strictObject({
+    vehicleId: z.uuid(),
+    online: z.boolean(),
+    fps: z.number(),
+    framesIn: count(),
+    framesOut: count(),
+    framesSkipped: count(),
+    bytesIn: count(),
+    bytesOut: count(),
+    controlsIn: count(),
+    controlsForwarded: count(),
+    controlsDropped: count(),
+    watchers: z.array(WatcherStatsSchema),
+  })
+  .meta({ id: 'VehicleStats' });
+export type VehicleStats = z.infer<typeof VehicleStatsSchema>;
 
 export const VEHICLE_NAME_MAX = 64;
-export const CreateVehicleSchema = z.strictObject({
-  name: z
-    .string({ error: 'must be a string' })
-    .trim()
-    .min(1, 'must not be empty')
-    .max(VEHICLE_NAME_MAX, `must be at most ${VEHICLE_NAME_MAX} characters`)
-    .regex(/^[\p{L}\p{N} ._-]+$/u, 'may hold letters, digits, spaces, dots, dashes and underscores'),
-});
+/**
+ * Letters and digits of any script, spaces, dots, dashes and underscores: every character except controls
+ * (C0, C1, bidirectional overrides) and ASCII punctuation other than " ._-". Written with \u escapes only, so the
+ * same pattern means the same in ECMAScript, PCRE and Python.
+ */
+export const VEHICLE_NAME_PATTERN = '^[^\\u0000-\\u001f\\u007f-\\u009f!-,/:-@\\[-\\^`{-~\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069]+$';
+export const CreateVehicleSchema = z
+  .strictObject({
+    name: text({ min: 1, max: VEHICLE_NAME_MAX, trim: true }).regex(new RegExp(VEHICLE_NAME_PATTERN), 'may hold letters, digits, spaces, dots, dashes and underscores (no other punctuation, no control characters)'),
+  })
+  .meta({ id: 'CreateVehicleRequest' });
 export type CreateVehicleRequest = z.infer<typeof CreateVehicleSchema>;
 
 /** Handshake `auth` of a relay socket: a user's access token or a vehicle's token. */

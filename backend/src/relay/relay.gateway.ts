@@ -2,7 +2,6 @@ import { Inject, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs
 import { WebSocketGateway, WebSocketServer, type OnGatewayConnection, type OnGatewayDisconnect, type OnGatewayInit } from '@nestjs/websockets';
 import { performance } from 'node:perf_hooks';
 import type { Namespace, Socket } from 'socket.io';
-import type { z } from 'zod';
 import { AuthEvents } from '../auth/auth-events.js';
 import { AuthService } from '../auth/auth.service.js';
 import { CallError, CallsService, USER_ROOM } from '../calls/calls.service.js';
@@ -10,30 +9,20 @@ import { ConnectionsService, USERS_ROOM } from '../connections/connections.servi
 import type { Principal, SocketPrincipal, VehiclePrincipal } from '../auth/decorators.js';
 import {
   CALL_EVENTS,
-  CallInviteSchema,
-  CallRefSchema,
-  CallSignalSchema,
   can,
-  ControlSchema,
-  DriveAcquireSchema,
-  fieldErrors,
-  FrameAckSchema,
-  FrameMetaSchema,
-  ReauthSchema,
+  parseInbound,
   RELAY_EVENTS as EV,
   RELAY_LIMITS,
   RELAY_NAMESPACE,
-  summarize,
-  TelemetrySchema,
-  VehicleControlAckSchema,
-  VehicleRefSchema,
   type ControlMessage,
   type DriverView,
+  type FrameMeta,
   type RelayErrorCode,
   type RelayErrorEvent,
   type VehicleState,
   type VehicleStats,
 } from '../protocol/index.js';
+import { requestContext } from '../logging/logger.js';
 import { VehiclesService } from '../vehicles/vehicles.service.js';
 import { RELAY_STATE, type DriverLock, type RelayStateStore } from './relay-state.js';
 import { VideoChannel } from './video-channel.js';
@@ -72,11 +61,7 @@ class RelayError extends Error {
   }
 }
 
-interface Route {
-  from: 'user' | 'vehicle';
-  schema: z.ZodType;
-  handle(socket: Socket, data: any, extra: unknown[]): Promise<unknown> | unknown;
-}
+type Handler = (socket: Socket, data: any, binary?: Uint8Array) => Promise<unknown> | unknown;
 
 const WATCH_ROOM = (vehicleId: string) => `v:${vehicleId}`;
 const MAX_PENDING_ACKS = 256;
@@ -91,25 +76,27 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
   /** Extra admission rules for new sockets (maintenance mode plugs in here); a string refuses with that message. */
   private admission: (p: SocketPrincipal) => Promise<string | null> = async () => null;
 
-  private readonly routes: Record<string, Route> = {
-    [EV.watch]: { from: 'user', schema: VehicleRefSchema, handle: (s, d) => this.watch(s, d.vehicleId) },
-    [EV.unwatch]: { from: 'user', schema: VehicleRefSchema, handle: (s, d) => this.unwatch(s, d.vehicleId) },
-    [EV.driveAcquire]: { from: 'user', schema: DriveAcquireSchema, handle: (s, d) => this.acquire(s, d.vehicleId, d.force === true) },
-    [EV.driveRelease]: { from: 'user', schema: VehicleRefSchema, handle: (s, d) => this.release(s, d.vehicleId) },
-    [EV.control]: { from: 'user', schema: ControlSchema, handle: (s, d) => this.control(s, d) },
-    [EV.estop]: { from: 'user', schema: VehicleRefSchema, handle: (s, d) => this.estop(s, d.vehicleId) },
-    [EV.estopClear]: { from: 'user', schema: VehicleRefSchema, handle: (s, d) => this.estopClear(s, d.vehicleId) },
-    [EV.frameAck]: { from: 'user', schema: FrameAckSchema, handle: (s, d) => this.frameAck(s, d.vehicleId, d.seq) },
-    [EV.reauth]: { from: 'user', schema: ReauthSchema, handle: (s, d) => this.reauth(s, d.token) },
-    [EV.frame]: { from: 'vehicle', schema: FrameMetaSchema, handle: (s, d, extra) => this.frame(s, d, extra[0]) },
-    [EV.telemetry]: { from: 'vehicle', schema: TelemetrySchema, handle: (s, d) => this.telemetry(s, d) },
-    [EV.controlAck]: { from: 'vehicle', schema: VehicleControlAckSchema, handle: (s, d) => this.vehicleControlAck(s, d.seq) },
-    [CALL_EVENTS.invite]: { from: 'user', schema: CallInviteSchema, handle: (s, d) => this.calls.invite(s, this.userOf(s), d.to) },
-    [CALL_EVENTS.accept]: { from: 'user', schema: CallRefSchema, handle: (s, d) => this.calls.accept(s, this.userOf(s), d.callId) },
-    [CALL_EVENTS.decline]: { from: 'user', schema: CallRefSchema, handle: (s, d) => this.calls.decline(this.userOf(s), d.callId) },
-    [CALL_EVENTS.signal]: { from: 'user', schema: CallSignalSchema, handle: (s, d) => this.calls.signal(s, this.userOf(s), d) },
-    [CALL_EVENTS.hangup]: { from: 'user', schema: CallRefSchema, handle: (s, d) => this.calls.hangup(this.userOf(s), d.callId) },
+  /** What each validated event does; which events exist, who may send them and their schemas are in INBOUND_EVENTS. */
+  private readonly handlers: Record<string, Handler> = {
+    [EV.watch]: (s, d) => this.watch(s, d.vehicleId),
+    [EV.unwatch]: (s, d) => this.unwatch(s, d.vehicleId),
+    [EV.driveAcquire]: (s, d) => this.acquire(s, d.vehicleId, d.force === true),
+    [EV.driveRelease]: (s, d) => this.release(s, d.vehicleId),
+    [EV.control]: (s, d) => this.control(s, d),
+    [EV.estop]: (s, d) => this.estop(s, d.vehicleId),
+    [EV.estopClear]: (s, d) => this.estopClear(s, d.vehicleId),
+    [EV.frameAck]: (s, d) => this.frameAck(s, d.vehicleId, d.seq),
+    [EV.reauth]: (s, d) => this.reauth(s, d.token),
+    [EV.frame]: (s, d, bytes) => this.frame(s, d, bytes!),
+    [EV.telemetry]: (s, d) => this.telemetry(s, d),
+    [EV.controlAck]: (s, d) => this.vehicleControlAck(s, d.seq),
+    [CALL_EVENTS.invite]: (s, d) => this.calls.invite(s, this.userOf(s), d.to),
+    [CALL_EVENTS.accept]: (s, d) => this.calls.accept(s, this.userOf(s), d.callId),
+    [CALL_EVENTS.decline]: (s, d) => this.calls.decline(this.userOf(s), d.callId),
+    [CALL_EVENTS.signal]: (s, d) => this.calls.signal(s, this.userOf(s), d),
+    [CALL_EVENTS.hangup]: (s, d) => this.calls.hangup(this.userOf(s), d.callId),
   };
+  private eventSeq = 0;
 
   constructor(
     private readonly auth: AuthService,
@@ -250,31 +237,47 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
 
   // ---- dispatch -------------------------------------------------------------------------------------------------
 
-  private dispatch(socket: Socket, event: string, args: unknown[]): void {
-    const ack = typeof args[args.length - 1] === 'function' ? (args.pop() as Ack) : undefined;
-    const p = socket.data.principal as SocketPrincipal;
-    const route = this.routes[event];
-    if (!route || route.from !== p.kind) {
-      const who = p.kind === 'user' ? 'a user' : 'a vehicle';
-      return this.fail(socket, event, ack, new RelayError(route ? 'forbidden' : 'unknown-event', route ? `${who} cannot send ${event}` : `unknown event ${event}`));
-    }
-    const parsed = route.schema.safeParse(args[0]);
-    if (!parsed.success) return this.fail(socket, event, ack, new RelayError('invalid-payload', summarize(fieldErrors(parsed.error))));
+  /**
+   * The one entry of every client event. Nothing a client sends can throw past it: the payload is bounded, then
+   * validated, then handled, and any failure — a refusal, a bug, a rejected promise — answers the sender with an
+   * `error` event (and the ack) while the connection and the process stay up.
+   */
+  private dispatch(socket: Socket, name: unknown, args: unknown[]): void {
+    let ack: Ack | undefined;
+    let event = typeof name === 'string' ? name.slice(0, 64) : String(typeof name);
     try {
-      const result = route.handle(socket, parsed.data, args.slice(1));
-      if (result instanceof Promise) result.then((r) => ack?.(r ?? { ok: true }), (err) => this.fail(socket, event, ack, err));
-      else ack?.(result ?? { ok: true });
+      ack = typeof args[args.length - 1] === 'function' ? (args.pop() as Ack) : undefined;
+      const p = socket.data.principal as SocketPrincipal;
+      const inbound = parseInbound(name, args, p.kind);
+      event = inbound.event;
+      if (!inbound.ok) return this.fail(socket, event, ack, new RelayError(inbound.code, inbound.message));
+      const handle = this.handlers[event];
+      const result = requestContext.run({ reqId: `${socket.id}:${event}:${++this.eventSeq}` }, () => handle(socket, inbound.data, inbound.binary));
+      if (result instanceof Promise) result.then((r) => this.reply(ack, r ?? { ok: true }), (err) => this.fail(socket, event, ack, err));
+      else this.reply(ack, result ?? { ok: true });
     } catch (err) {
       this.fail(socket, event, ack, err);
     }
   }
 
+  private reply(ack: Ack | undefined, body: unknown): void {
+    try {
+      ack?.(body);
+    } catch (err) {
+      this.logger.error({ err }, 'cannot send an ack');
+    }
+  }
+
   private fail(socket: Socket, event: string, ack: Ack | undefined, err: unknown): void {
     const known = err instanceof RelayError || err instanceof CallError;
-    if (!known) this.logger.error({ err, event }, 'relay handler failed');
-    const body: RelayErrorEvent = known ? { code: (err as RelayError).code, message: err.message, event } : { code: 'invalid-payload', message: 'internal error', event };
-    socket.emit(EV.error, body);
-    ack?.({ ok: false, error: body });
+    if (!known) this.logger.error({ err, event, socketId: socket.id }, 'relay handler failed');
+    const body: RelayErrorEvent = known ? { code: (err as RelayError).code, message: err.message, event } : { code: 'internal', message: 'internal error', event };
+    try {
+      socket.emit(EV.error, body);
+    } catch (e) {
+      this.logger.error({ err: e }, 'cannot send an error event');
+    }
+    this.reply(ack, { ok: false, error: body });
   }
 
   // ---- user events ----------------------------------------------------------------------------------------------
@@ -399,8 +402,9 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
 
   // ---- vehicle events -------------------------------------------------------------------------------------------
 
-  private frame(socket: Socket, meta: z.infer<typeof FrameMetaSchema>, bytes: unknown): void {
-    if (!Buffer.isBuffer(bytes) || bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8) {
+  private frame(socket: Socket, meta: FrameMeta, data: Uint8Array): void {
+    const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    if (bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8) {
       throw new RelayError('invalid-payload', 'the second argument must be the JPEG bytes (binary)');
     }
     this.runtimes.get((socket.data as VehicleData).principal.vehicleId)?.video.push(meta, bytes);

@@ -22,7 +22,8 @@ export class MaintenanceService implements OnModuleInit {
   async onModuleInit(): Promise<void> {
     const row = await this.settings.findOneBy({ key: KEY });
     if (row) this.state = { ...this.state, ...(JSON.parse(row.value) as MaintenanceState) };
-    this.auth.setLoginGate(async (user) => (this.state.enabled && !can(user.role, 'server:maintenance') ? this.state.message : null));
+    // Sign-ins, sign-ups and refreshes of anyone who may not work during maintenance (sign-ups are never admins).
+    this.auth.setSessionGate((role) => (this.state.enabled && !can(role, 'server:maintenance') ? this.state.message : null));
     this.relay.setAdmission(async (p) => (this.state.enabled && (p.kind === 'vehicle' || !can(p.role, 'server:maintenance')) ? this.state.message : null));
   }
 

@@ -2,7 +2,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createApp } from '../../src/app.js';
+import { createApp, listenAndSeed } from '../../src/app.js';
 import { loadConfig } from '../../src/config/config.js';
 
 export const ADMIN_EMAIL = 'admin@vicer.test';
@@ -28,7 +28,8 @@ export interface TestServer {
 
 /** A real server on 127.0.0.1 and a random port, with its own SQLite file in a temp dir (or the given env). */
 export async function startServer(env: Record<string, string> = {}, dataDir?: string): Promise<TestServer> {
-  const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'vicer-test-'));
+  const dir = dataDir ?? env.DATA_DIR ?? mkdtempSync(join(tmpdir(), 'vicer-test-'));
+  const ownDir = !dataDir && !env.DATA_DIR;
   const fullEnv: Record<string, string> = {
     DATA_DIR: dir,
     PORT: '0',
@@ -41,10 +42,10 @@ export async function startServer(env: Record<string, string> = {}, dataDir?: st
   };
   for (const [k, v] of Object.entries(fullEnv)) if (v === '') delete fullEnv[k];
   const announced: string[] = [];
-  const app = await createApp(loadConfig(fullEnv), { announce: (t) => announced.push(t) });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const address = app.getHttpServer().address() as { port: number };
-  const url = `http://127.0.0.1:${address.port}`;
+  const config = loadConfig(fullEnv);
+  const app = await createApp(config);
+  const port = await listenAndSeed(app, { ...config, port: 0, host: '127.0.0.1' }, { announce: (t) => announced.push(t) });
+  const url = `http://127.0.0.1:${port}`;
   const server: TestServer = {
     url,
     dataDir: dir,
@@ -72,7 +73,7 @@ export async function startServer(env: Record<string, string> = {}, dataDir?: st
     },
     async close(wipe = true) {
       await app.close();
-      if (wipe && !dataDir) rmSync(dir, { recursive: true, force: true });
+      if (wipe && ownDir) rmSync(dir, { recursive: true, force: true });
     },
   };
   return server;

@@ -1,12 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { createHash, createHmac } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DatabaseFactory, TestDatabase } from '../helpers/databases.js';
 import { ADMIN_EMAIL, ADMIN_PASSWORD, startServer, type TestServer } from '../helpers/server.js';
 
 /** The accounts contract, run against SQLite and (in the pg tier) PostgreSQL through the same real HTTP stack. */
-export function accountsSuite(label: string, database: () => Promise<{ env: Record<string, string>; cleanup(): Promise<void> }>) {
-  describe(`accounts REST contract (${label})`, () => {
+export function accountsSuite(database: DatabaseFactory) {
+  describe('accounts REST contract', () => {
     let s: TestServer;
-    let db: Awaited<ReturnType<typeof database>>;
+    let db: TestDatabase;
     let admin: { accessToken: string; refreshToken: string; user: any };
     let counter = 0;
     const unique = (p = 'u') => `${p}${++counter}-${Date.now()}@example.com`;
@@ -17,6 +21,7 @@ export function accountsSuite(label: string, database: () => Promise<{ env: Reco
       return { email, password, ...session };
     };
 
+    const sha = (t: string) => createHash('sha256').update(t).digest('hex');
     before(async () => {
       db = await database();
       s = await startServer(db.env);
@@ -104,27 +109,56 @@ export function accountsSuite(label: string, database: () => Promise<{ env: Reco
     });
 
     describe('POST /api/auth/refresh', () => {
-      it('rotates: a new pair, and the old token reused revokes the whole session', async () => {
+      /** Moves a token's rotation into the past, as if the grace window had run out (no waiting in tests). */
+      const ageRotation = (refreshToken: string) => {
+        const sql = 'UPDATE refresh_tokens SET "rotatedAt" = $1 WHERE "tokenHash" = $2';
+        return db.label === 'SQLite'
+          ? db.query(sql.replace(/\$\d/g, '?'), ['2000-01-01 00:00:00.000', sha(refreshToken)])
+          : db.query(sql, [new Date('2000-01-01T00:00:00Z'), sha(refreshToken)]);
+      };
+      it('rotates: a new pair; the old token reused after the grace window revokes the whole session', async () => {
         const u = await signup();
         const first = await s.api('POST', '/api/auth/refresh', { body: { refreshToken: u.refreshToken } });
         assert.equal(first.status, 200);
         assert.notEqual(first.body.refreshToken, u.refreshToken);
         assert.equal((await s.api('GET', '/api/users/me', { token: first.body.accessToken })).status, 200);
+        await ageRotation(u.refreshToken);
         const reuse = await s.api('POST', '/api/auth/refresh', { body: { refreshToken: u.refreshToken } });
         assert.equal(reuse.status, 401);
         assert.match(reuse.body.message, /reused/);
         assert.equal((await s.api('POST', '/api/auth/refresh', { body: { refreshToken: first.body.refreshToken } })).status, 401, 'the family is revoked');
         assert.equal((await s.api('GET', '/api/users/me', { token: first.body.accessToken })).status, 401, 'its access tokens too');
       });
-      it('accepts the refresh cookie when the body has none', async () => {
+      it('two tabs refreshing at once: 10 parallel refreshes of one token all get the same successor, and the session lives', async () => {
+        const u = await signup();
+        const all = await Promise.all(Array.from({ length: 10 }, () => s.api('POST', '/api/auth/refresh', { body: { refreshToken: u.refreshToken } })));
+        assert.deepEqual(
+          all.map((r) => r.status),
+          all.map(() => 200),
+        );
+        assert.equal(new Set(all.map((r) => r.body.refreshToken)).size, 1, 'one successor');
+        const successor = all[0].body.refreshToken;
+        for (const r of all) assert.equal((await s.api('GET', '/api/users/me', { token: r.body.accessToken })).status, 200);
+        const next = await s.api('POST', '/api/auth/refresh', { body: { refreshToken: successor } });
+        assert.equal(next.status, 200, 'the session was not revoked');
+        assert.equal((await s.api('POST', '/api/auth/refresh', { body: { refreshToken: next.body.refreshToken } })).status, 200);
+      });
+      it('accepts the refresh cookie when the body has none, and with an empty JSON body', async () => {
         const u = await signup();
         const res = await s.api('POST', '/api/auth/refresh', { body: {}, headers: { cookie: `vicer_refresh=${u.refreshToken}` } });
         assert.equal(res.status, 200);
         assert.match(res.headers.get('set-cookie') ?? '', /vicer_refresh=/);
+        const empty = await s.api('POST', '/api/auth/refresh', { raw: '', headers: { 'content-type': 'application/json', cookie: `vicer_refresh=${res.body.refreshToken}` } });
+        assert.equal(empty.status, 200, JSON.stringify(empty.body));
+        const none = await s.api('POST', '/api/auth/refresh', { headers: { cookie: `vicer_refresh=${empty.body.refreshToken}` } });
+        assert.equal(none.status, 200, JSON.stringify(none.body));
       });
-      it('answers 401 for an unknown or missing token', async () => {
+      it('answers 401 for an unknown, over-long or missing token', async () => {
         assert.equal((await s.api('POST', '/api/auth/refresh', { body: { refreshToken: 'nope' } })).status, 401);
         assert.equal((await s.api('POST', '/api/auth/refresh', { body: {} })).status, 401);
+        const long = await s.api('POST', '/api/auth/refresh', { body: { refreshToken: 'x'.repeat(300) } });
+        assert.equal(long.status, 400);
+        assert.match(long.body.message, /refreshToken: is too long/);
       });
     });
 
@@ -255,6 +289,85 @@ export function accountsSuite(label: string, database: () => Promise<{ env: Reco
       });
     });
 
+    describe('bodies, field errors, cross-site requests and tokens', () => {
+      it('accepts only JSON bodies: a form post or plain text is 415 and changes nothing', async () => {
+        const email = unique('form');
+        for (const [type, raw] of [
+          ['application/x-www-form-urlencoded', `email=${encodeURIComponent(email)}&password=password-123`],
+          ['text/plain', JSON.stringify({ email, password: 'password-123' })],
+          ['multipart/form-data; boundary=x', `--x\r\nContent-Disposition: form-data; name="email"\r\n\r\n${email}\r\n--x--`],
+        ]) {
+          const res = await s.api('POST', '/api/auth/signup', { raw, headers: { 'content-type': type } });
+          assert.equal(res.status, 415, `${type}: ${JSON.stringify(res.body)}`);
+          assert.match(res.body.message, /JSON/);
+        }
+        assert.equal((await s.api('POST', '/api/auth/login', { raw: `email=${ADMIN_EMAIL}&password=${ADMIN_PASSWORD}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } })).status, 415);
+        assert.equal((await s.api('POST', '/api/auth/login', { body: { email, password: 'password-123' } })).status, 401, 'no account was made');
+      });
+      it('a null, array, or too-deep body is a 400 naming the body', async () => {
+        for (const raw of ['null', '[]', '"text"', '['.repeat(5000) + ']'.repeat(5000), '{"a":'.repeat(100) + '1' + '}'.repeat(100)]) {
+          const res = await s.api('POST', '/api/auth/signup', { raw, headers: { 'content-type': 'application/json' } });
+          assert.equal(res.status, 400, raw.slice(0, 20));
+          assert.equal(res.body.details[0].field, '(body)');
+        }
+        assert.equal((await s.api('GET', '/api/health')).status, 200);
+      });
+      it('a missing field "is required", a wrong type "must be …", an over-long one "is too long"', async () => {
+        const missing = await s.api('POST', '/api/auth/signup', { body: {} });
+        assert.equal(missing.status, 400);
+        assert.deepEqual(missing.body.details, [
+          { field: 'email', message: 'is required' },
+          { field: 'password', message: 'is required' },
+        ]);
+        const wrong = await s.api('POST', '/api/auth/signup', { body: { email: 7, password: true } });
+        assert.deepEqual(
+          wrong.body.details.map((d: any) => d.message),
+          ['must be a string', 'must be a string'],
+        );
+        const long = await s.api('POST', '/api/auth/signup', { body: { email: unique('long'), password: 'password-123', name: 'n'.repeat(81) } });
+        assert.equal(long.status, 400);
+        assert.deepEqual(long.body.details, [{ field: 'name', message: 'is too long (at most 80 characters)' }]);
+        const badId = await s.api('GET', '/api/users/not-a-uuid', { token: admin.accessToken });
+        assert.equal(badId.status, 400);
+        assert.equal(badId.body.details[0].field, 'id');
+      });
+      it('refuses a browser request from another site (403), allows the own origin and programs', async () => {
+        const u = await signup();
+        const evil = { origin: 'http://evil.example', 'sec-fetch-site': 'cross-site' };
+        const login = await s.api('POST', '/api/auth/login', { body: { email: u.email, password: u.password }, headers: evil });
+        assert.equal(login.status, 403);
+        assert.match(login.body.message, /Cross-site/);
+        assert.equal(login.headers.get('set-cookie'), null, 'no session cookie was set');
+        const refresh = await s.api('POST', '/api/auth/refresh', { body: {}, headers: { ...evil, cookie: `vicer_refresh=${u.refreshToken}` } });
+        assert.equal(refresh.status, 403);
+        assert.equal((await s.api('POST', '/api/auth/refresh', { body: {}, headers: { origin: 'http://evil.example', cookie: `vicer_refresh=${u.refreshToken}` } })).status, 403, 'Origin alone tells');
+        assert.equal((await s.api('POST', '/api/auth/refresh', { body: {}, headers: { origin: 'null', cookie: `vicer_refresh=${u.refreshToken}` } })).status, 403);
+        const own = new URL(s.url).origin;
+        const same = await s.api('POST', '/api/auth/refresh', { body: {}, headers: { origin: own, 'sec-fetch-site': 'same-origin', cookie: `vicer_refresh=${u.refreshToken}` } });
+        assert.equal(same.status, 200, 'the web app itself');
+        assert.equal((await s.api('POST', '/api/auth/refresh', { body: { refreshToken: same.body.refreshToken } })).status, 200, 'a program sends neither header');
+        const listed = await startServer({ ...db.env, CORS_ORIGINS: 'http://app.example' });
+        try {
+          const ok = await listed.api('POST', '/api/auth/login', { body: { email: u.email, password: u.password }, headers: { origin: 'http://app.example', 'sec-fetch-site': 'cross-site' } });
+          assert.equal(ok.status, 200, 'an origin in CORS_ORIGINS may');
+          assert.equal(ok.headers.get('access-control-allow-origin'), 'http://app.example');
+        } finally {
+          await listed.close();
+        }
+      });
+      it('refuses a JWT without exp, even signed with the server key', async () => {
+        const u = await signup();
+        const claims = JSON.parse(Buffer.from(u.accessToken.split('.')[1], 'base64url').toString());
+        const secret = readFileSync(join(s.dataDir, 'jwt-secret'), 'utf8').trim();
+        const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+        const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub: claims.sub, sid: claims.sid, iat: claims.iat })}`;
+        const forever = `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`;
+        const res = await s.api('GET', '/api/users/me', { token: forever });
+        assert.equal(res.status, 401);
+        assert.equal((await s.api('GET', '/api/users/me', { token: u.accessToken })).status, 200, 'the same claims with exp work');
+      });
+    });
+
     describe('health and docs', () => {
       it('HEAD /api/health: 200, empty body, uptime and version headers', async () => {
         const res = await s.api('HEAD', '/api/health');
@@ -269,11 +382,11 @@ export function accountsSuite(label: string, database: () => Promise<{ env: Reco
         assert.equal(res.body.status, 'ok');
         assert.equal(res.body.db, 'up');
       });
-      it('serves OpenAPI with bearer auth and the request schemas from the protocol module', async () => {
+      it('serves OpenAPI generated from the protocol module, and Swagger UI', async () => {
         const res = await s.api('GET', '/api/docs-json');
         assert.equal(res.status, 200);
         assert.equal(res.body.components.securitySchemes.bearer.scheme, 'bearer');
-        assert.deepEqual(res.body.components.schemas.SignupDto.required.sort(), ['email', 'password']);
+        assert.deepEqual(res.body.components.schemas.SignupRequest.required.sort(), ['email', 'password']);
         assert.ok(res.body.paths['/api/users/{id}'].put);
         assert.equal((await s.api('GET', '/api/docs')).status, 200);
       });
@@ -281,7 +394,9 @@ export function accountsSuite(label: string, database: () => Promise<{ env: Reco
         const res = await s.api('GET', '/api/health', { headers: { 'x-request-id': 'trace-42' } });
         assert.equal(res.headers.get('x-request-id'), 'trace-42');
         assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
-        assert.match(res.headers.get('content-security-policy') ?? '', /default-src 'self'/);
+        const csp = res.headers.get('content-security-policy') ?? '';
+        assert.match(csp, /default-src 'self'/);
+        assert.match(csp, /connect-src 'self'(;|$)/, 'sockets to the own origin only, not any ws: host');
       });
     });
   });

@@ -1,0 +1,36 @@
+import { z } from 'zod';
+
+/**
+ * Building blocks of every schema, so that each field error says what is wrong in the same words: "is required"
+ * for a missing field, "must be …" for a wrong type, "is too long (at most N characters)" for an over-long one.
+ */
+type Issue = { input?: unknown };
+export const wants = (what: string) => (iss: Issue) => (iss.input === undefined ? 'is required' : what);
+
+export const tooLong = (max: number) => `is too long (at most ${max} characters)`;
+export const tooShort = (min: number) => (min === 1 ? 'must not be empty' : `is too short (at least ${min} characters)`);
+
+/** A string of bounded length; `trim` strips spaces before the checks. */
+export function text(opts: { min?: number; max: number; trim?: boolean }) {
+  let s = z.string({ error: wants('must be a string') });
+  if (opts.trim) s = s.trim();
+  if (opts.min) s = s.min(opts.min, tooShort(opts.min));
+  return s.max(opts.max, tooLong(opts.max));
+}
+
+export const uuid = (what = 'id') => z.uuid({ error: wants(`must be a ${what} (uuid)`) });
+export const bool = () => z.boolean({ error: wants('must be true or false') });
+export const finite = () => z.number({ error: wants('must be a number') }).refine(Number.isFinite, 'must be finite');
+export const int = (min: number, max: number) =>
+  z
+    .number({ error: wants('must be a number') })
+    .int('must be a whole number')
+    .min(min, `must be at least ${min}`)
+    .max(max, `must be at most ${max}`);
+export const oneOf = <const T extends readonly [string, ...string[]]>(values: T) => z.enum(values, { error: wants(`must be one of: ${values.join(', ')}`) });
+
+/** Response fields: ISO 8601 timestamps as the API writes them. */
+export const isoDateTime = () => z.iso.datetime({ offset: true });
+
+/** Path parameters of routes on one resource. */
+export const IdParamsSchema = z.strictObject({ id: uuid() });

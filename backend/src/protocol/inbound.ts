@@ -1,0 +1,85 @@
+import type { z } from 'zod';
+import { CALL_EVENTS, CALL_LIMITS, CallInviteSchema, CallRefSchema, CallSignalSchema } from './calls.js';
+import {
+  ControlSchema,
+  DriveAcquireSchema,
+  FrameAckSchema,
+  FrameMetaSchema,
+  ReauthSchema,
+  RELAY_EVENTS,
+  RELAY_LIMITS,
+  TelemetrySchema,
+  VehicleControlAckSchema,
+  VehicleRefSchema,
+  type RelayErrorCode,
+} from './relay.js';
+import { checkBounds, fieldErrors, summarize, type PayloadBounds } from './validation.js';
+
+/** Who may send an event on the relay socket. */
+export type Sender = 'user' | 'vehicle';
+
+export interface InboundEvent {
+  from: Sender;
+  schema: z.ZodType;
+  /** Checked before the schema runs: nothing walks a payload bigger or deeper than this. */
+  bounds: PayloadBounds;
+  /** The event carries binary data as its second argument (a video frame). */
+  binary?: { maxBytes: number };
+}
+
+/** Small objects of ids and numbers. */
+const SMALL: PayloadBounds = { maxBytes: 1024, maxDepth: 2 };
+
+/** Every event a client may send, with its sender, schema and bounds: the server validates with this table. */
+export const INBOUND_EVENTS: Record<string, InboundEvent> = {
+  [RELAY_EVENTS.watch]: { from: 'user', schema: VehicleRefSchema, bounds: SMALL },
+  [RELAY_EVENTS.unwatch]: { from: 'user', schema: VehicleRefSchema, bounds: SMALL },
+  [RELAY_EVENTS.driveAcquire]: { from: 'user', schema: DriveAcquireSchema, bounds: SMALL },
+  [RELAY_EVENTS.driveRelease]: { from: 'user', schema: VehicleRefSchema, bounds: SMALL },
+  [RELAY_EVENTS.control]: { from: 'user', schema: ControlSchema, bounds: SMALL },
+  [RELAY_EVENTS.estop]: { from: 'user', schema: VehicleRefSchema, bounds: SMALL },
+  [RELAY_EVENTS.estopClear]: { from: 'user', schema: VehicleRefSchema, bounds: SMALL },
+  [RELAY_EVENTS.frameAck]: { from: 'user', schema: FrameAckSchema, bounds: SMALL },
+  [RELAY_EVENTS.reauth]: { from: 'user', schema: ReauthSchema, bounds: { maxBytes: 8 * 1024, maxDepth: 2 } },
+  [RELAY_EVENTS.frame]: { from: 'vehicle', schema: FrameMetaSchema, bounds: SMALL, binary: { maxBytes: RELAY_LIMITS.maxMessageBytes } },
+  [RELAY_EVENTS.telemetry]: { from: 'vehicle', schema: TelemetrySchema, bounds: { maxBytes: RELAY_LIMITS.telemetryMaxBytes, maxDepth: RELAY_LIMITS.telemetryMaxDepth } },
+  [RELAY_EVENTS.controlAck]: { from: 'vehicle', schema: VehicleControlAckSchema, bounds: SMALL },
+  [CALL_EVENTS.invite]: { from: 'user', schema: CallInviteSchema, bounds: SMALL },
+  [CALL_EVENTS.accept]: { from: 'user', schema: CallRefSchema, bounds: SMALL },
+  [CALL_EVENTS.decline]: { from: 'user', schema: CallRefSchema, bounds: SMALL },
+  [CALL_EVENTS.signal]: { from: 'user', schema: CallSignalSchema, bounds: { maxBytes: CALL_LIMITS.signalMaxBytes, maxDepth: 3 } },
+  [CALL_EVENTS.hangup]: { from: 'user', schema: CallRefSchema, bounds: SMALL },
+};
+
+/** Longest event name echoed back in an error. */
+const EVENT_NAME_MAX = 64;
+
+export type Inbound = { ok: true; event: string; data: any; binary?: Uint8Array } | { ok: false; event: string; code: RelayErrorCode; message: string };
+
+/**
+ * Validates one incoming socket event (its name and its arguments without the ack callback) from a sender: the
+ * event is known and allowed for that sender, its payload is within bounds, then it matches its schema. Never
+ * throws, whatever the input.
+ */
+export function parseInbound(name: unknown, args: unknown[], sender: Sender): Inbound {
+  const event = typeof name === 'string' ? name.slice(0, EVENT_NAME_MAX) : String(typeof name);
+  try {
+    const spec = typeof name === 'string' && Object.hasOwn(INBOUND_EVENTS, name) ? INBOUND_EVENTS[name] : undefined;
+    if (!spec) return { ok: false, event, code: 'unknown-event', message: `unknown event ${event}` };
+    if (spec.from !== sender) return { ok: false, event, code: 'forbidden', message: `a ${sender} cannot send ${event}` };
+    const expected = spec.binary ? 2 : 1;
+    if (args.length !== expected) return { ok: false, event, code: 'invalid-payload', message: `${event} takes ${expected === 1 ? 'one argument' : 'two arguments: the meta object and the binary data'}` };
+    const tooBig = checkBounds(args[0], spec.bounds);
+    if (tooBig) return { ok: false, event, code: 'invalid-payload', message: `(payload): ${tooBig}` };
+    const parsed = spec.schema.safeParse(args[0]);
+    if (!parsed.success) return { ok: false, event, code: 'invalid-payload', message: summarize(fieldErrors(parsed.error)) };
+    if (!spec.binary) return { ok: true, event, data: parsed.data };
+    const bytes = args[1];
+    if (!(bytes instanceof Uint8Array)) return { ok: false, event, code: 'invalid-payload', message: 'the second argument must be binary data' };
+    if (bytes.length > spec.binary.maxBytes) return { ok: false, event, code: 'invalid-payload', message: `the binary data is larger than ${spec.binary.maxBytes} bytes` };
+    return { ok: true, event, data: parsed.data, binary: bytes };
+  } catch {
+    // A schema that throws (it should not) is still a refusal, not a crash.
+    return { ok: false, event, code: 'invalid-payload', message: 'the payload could not be validated' };
+  }
+}

@@ -1,0 +1,4 @@
+import { sqliteDatabase } from './helpers/databases.js';
+import { integritySuite } from './suites/integrity.suite.js';
+
+integritySuite(sqliteDatabase);

@@ -1,0 +1,412 @@
+import { JwtService } from '@nestjs/jwt';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { RELAY_LIMITS } from '../../src/protocol/index.js';
+import { ADMIN_EMAIL, ADMIN_PASSWORD, startServer, type TestServer } from '../helpers/server.js';
+import { connectPeer, fakeJpeg, sleep, type Peer } from '../helpers/sockets.js';
+import type { DatabaseFactory, TestDatabase } from '../helpers/databases.js';
+
+/** The relay: handshakes, socket roles, video fan-out, driving rules, vehicles REST; on SQLite and PostgreSQL. */
+export function relaySuite(database: DatabaseFactory) {
+  describe('relay gateway', () => {
+    let db: TestDatabase;
+    let s: TestServer;
+    let admin: string;
+    let alice: { token: string; id: string };
+    let bob: { token: string; id: string };
+    const peers: Peer[] = [];
+    const track = (p: Peer) => (peers.push(p), p);
+    const user = (token: string) => connectPeer(s.url, { token }).then(track);
+    let n = 0;
+    const meta = (seq: number) => ({ seq, capturedAt: Date.now(), width: 64, height: 48, codec: 'jpeg' as const });
+
+    async function vehicle() {
+      const res = await s.api('POST', '/api/vehicles', { token: admin, body: { name: `rover-${++n}` } });
+      assert.equal(res.status, 201);
+      const peer = track(await connectPeer(s.url, { vehicleToken: res.body.token }));
+      return { id: res.body.id as string, token: res.body.token as string, peer };
+    }
+    const control = (vehicleId: string, seq: number, throttle = 0.5, steer = 0) => ({ vehicleId, seq, throttle, steer, sentAt: Date.now() });
+
+    before(async () => {
+      db = await database();
+      s = await startServer(db.env);
+      admin = (await s.login(ADMIN_EMAIL, ADMIN_PASSWORD)).accessToken;
+      const make = async (email: string) => {
+        await s.api('POST', '/api/auth/signup', { body: { email, password: 'password-123', name: email.split('@')[0] } });
+        const l = await s.login(email, 'password-123');
+        return { token: l.accessToken, id: l.user.id };
+      };
+      alice = await make('alice@example.com');
+      bob = await make('bob@example.com');
+    });
+    after(async () => {
+      for (const p of peers) p.close();
+      await s.close();
+      await db.cleanup();
+    });
+
+    describe('handshake', () => {
+      it('refuses a missing, bad, or mixed auth with connect_error "unauthorized"', async () => {
+        for (const auth of [undefined, {}, { token: 'garbage' }, { vehicleToken: 'vt_nope' }, { token: alice.token, vehicleToken: 'x' }, { token: 42 }]) {
+          await assert.rejects(connectPeer(s.url, auth as any), (err: Error) => err.message === 'unauthorized', JSON.stringify(auth));
+        }
+      });
+      it('refuses an expired access token, and disconnects a socket when its token expires ("token expired")', async () => {
+        const jwt = s.app.get(JwtService);
+        const me = await s.login('alice@example.com', 'password-123');
+        const { sid } = JSON.parse(Buffer.from(me.accessToken.split('.')[1], 'base64url').toString());
+        const expired = await jwt.signAsync({ sub: me.user.id, sid }, { expiresIn: -10 });
+        await assert.rejects(connectPeer(s.url, { token: expired }), /unauthorized/);
+        const short = await jwt.signAsync({ sub: me.user.id, sid }, { expiresIn: 1 });
+        const p = track(await connectPeer(s.url, { token: short }));
+        const [err] = await p.next('error', (e) => e.code === 'token-expired', 4000);
+        assert.equal(err.message, 'token expired');
+        await new Promise((r) => (p.socket.connected ? p.socket.once('disconnect', r) : r(null)));
+        assert.equal(p.socket.connected, false);
+      });
+      it('keeps a socket that re-authenticates with a fresh token before expiry', async () => {
+        const jwt = s.app.get(JwtService);
+        const me = await s.login('alice@example.com', 'password-123');
+        const { sid } = JSON.parse(Buffer.from(me.accessToken.split('.')[1], 'base64url').toString());
+        const p = track(await connectPeer(s.url, { token: await jwt.signAsync({ sub: me.user.id, sid }, { expiresIn: 1 }) }));
+        assert.deepEqual(await p.call('auth', { token: me.accessToken }), { ok: true });
+        await sleep(1500);
+        assert.equal(p.socket.connected, true);
+        assert.equal(p.count('error'), 0);
+        const other = await p.call('auth', { token: bob.token });
+        assert.equal(other.error.code, 'forbidden', 'a socket cannot switch users');
+      });
+      it('a rotated vehicle token stops working and its connected vehicle is disconnected', async () => {
+        const v = await vehicle();
+        const gone = new Promise((r) => v.peer.socket.once('disconnect', r));
+        const rotated = await s.api('POST', `/api/vehicles/${v.id}/token`, { token: admin });
+        assert.equal(rotated.status, 200);
+        assert.notEqual(rotated.body.token, v.token);
+        await gone;
+        await assert.rejects(connectPeer(s.url, { vehicleToken: v.token }), /unauthorized/);
+        track(await connectPeer(s.url, { vehicleToken: rotated.body.token }));
+      });
+      it('signing out closes that session’s sockets', async () => {
+        const me = await s.login('bob@example.com', 'password-123');
+        const p = track(await user(me.accessToken));
+        await s.api('POST', '/api/auth/logout', { token: me.accessToken });
+        await p.next('error', (e) => e.code === 'token-expired');
+      });
+    });
+
+    describe('roles of sockets', () => {
+      it('a vehicle cannot send control; a user cannot send frame or telemetry', async () => {
+        const v = await vehicle();
+        const w = await user(alice.token);
+        v.peer.socket.emit('control', control(v.id, 1));
+        const [e1] = await v.peer.next('error');
+        assert.deepEqual([e1.code, e1.event], ['forbidden', 'control']);
+        await w.call('watch', { vehicleId: v.id });
+        w.socket.emit('frame', meta(1), fakeJpeg(1));
+        w.socket.emit('telemetry', { speed: 1 });
+        assert.equal((await w.next('error')).at(0).code, 'forbidden');
+        assert.equal((await w.next('error')).at(0).code, 'forbidden');
+        w.socket.emit('bogus', {});
+        assert.equal((await w.next('error')).at(0).code, 'unknown-event');
+        await sleep(100);
+        assert.equal(w.count('frame'), 0, 'nothing forwarded');
+        assert.equal(w.socket.connected, true);
+      });
+    });
+
+    describe('video', () => {
+      it('relays frames to two watchers with the same bytes, vehicleId and relayedAt', async () => {
+        const v = await vehicle();
+        const [a, b] = [await user(alice.token), await user(bob.token)];
+        const ack = await a.call('watch', { vehicleId: v.id });
+        assert.equal(ack.ok, true);
+        assert.equal(ack.state.online, true);
+        await b.call('watch', { vehicleId: v.id });
+        const jpeg = fakeJpeg(7, 4096);
+        v.peer.socket.emit('frame', meta(0), jpeg);
+        for (const w of [a, b]) {
+          const [m, bytes] = await w.next('frame');
+          assert.equal(m.vehicleId, v.id);
+          assert.equal(m.seq, 0);
+          assert.equal(typeof m.relayedAt, 'number');
+          assert.ok(Buffer.from(bytes).equals(jpeg));
+        }
+      });
+
+      it('a stalled watcher (never acks) does not slow a fast one; it holds at most the credit window', async () => {
+        const v = await vehicle();
+        const fast = await user(alice.token);
+        const stalled = await user(bob.token);
+        await fast.call('watch', { vehicleId: v.id });
+        await stalled.call('watch', { vehicleId: v.id });
+        const N = 40;
+        for (let i = 0; i < N; i++) {
+          v.peer.socket.emit('frame', meta(i), fakeJpeg(i));
+          const [m] = await fast.next('frame', (x) => x.seq === i);
+          fast.socket.emit('frame:ack', { vehicleId: v.id, seq: m.seq });
+        }
+        await sleep(100);
+        assert.equal(fast.count('frame'), N, 'the fast watcher got every frame');
+        assert.equal(stalled.count('frame'), RELAY_LIMITS.creditWindow, 'the stalled watcher only its window');
+        const stats = await s.api('GET', `/api/vehicles/${v.id}/stats`, { token: admin });
+        assert.equal(stats.status, 200);
+        assert.equal(stats.body.framesIn, N);
+        assert.equal(stats.body.framesSkipped, N - RELAY_LIMITS.creditWindow);
+        const byName = Object.fromEntries(stats.body.watchers.map((w: any) => [w.name, w]));
+        assert.equal(byName.alice.sent, N);
+        assert.equal(byName.alice.skipped, 0);
+        assert.equal(byName.bob.skipped, N - RELAY_LIMITS.creditWindow);
+        assert.equal(byName.bob.inFlight, RELAY_LIMITS.creditWindow);
+        // Credit back: the stalled watcher gets the newest frame, not the ones it missed.
+        stalled.socket.emit('frame:ack', { vehicleId: v.id, seq: 0 });
+        const [latest] = await stalled.next('frame', (x) => x.seq === N - 1);
+        assert.equal(latest.seq, N - 1);
+      });
+
+      it('a late watcher gets the latest frame at once', async () => {
+        const v = await vehicle();
+        for (let i = 0; i < 5; i++) v.peer.socket.emit('frame', meta(i), fakeJpeg(i));
+        await sleep(150);
+        const late = await user(alice.token);
+        await late.call('watch', { vehicleId: v.id });
+        const [m] = await late.next('frame');
+        assert.equal(m.seq, 4);
+      });
+
+      it('refuses a frame whose bytes are not JPEG, and bad frame meta', async () => {
+        const v = await vehicle();
+        const w = await user(alice.token);
+        await w.call('watch', { vehicleId: v.id });
+        v.peer.socket.emit('frame', meta(1), Buffer.from('not a jpeg'));
+        v.peer.socket.emit('frame', meta(2), 'base64-string');
+        v.peer.socket.emit('frame', { ...meta(3), codec: 'png' }, fakeJpeg(3));
+        v.peer.socket.emit('frame', { ...meta(4), width: -1 }, fakeJpeg(4));
+        for (let i = 0; i < 4; i++) assert.equal((await v.peer.next('error')).at(0).code, 'invalid-payload');
+        await sleep(100);
+        assert.equal(w.count('frame'), 0);
+      });
+
+      it('relays telemetry to watchers and refuses telemetry over 4 KiB', async () => {
+        const v = await vehicle();
+        const w = await user(alice.token);
+        await w.call('watch', { vehicleId: v.id });
+        v.peer.socket.emit('telemetry', { speed: 1.5, heading: 90, battery: 80 });
+        const [t] = await w.next('telemetry');
+        assert.deepEqual([t.vehicleId, t.speed, t.heading, t.battery], [v.id, 1.5, 90, 80]);
+        v.peer.socket.emit('telemetry', { blob: 'x'.repeat(5000) });
+        v.peer.socket.emit('telemetry', 'speed=1');
+        assert.equal((await v.peer.next('error')).at(0).code, 'invalid-payload');
+        assert.equal((await v.peer.next('error')).at(0).code, 'invalid-payload');
+        await sleep(100);
+        assert.equal(w.count('telemetry'), 1);
+      });
+
+      it('vehicle disconnect tells watchers it is offline; its reconnect resumes relaying', async () => {
+        const v = await vehicle();
+        const w = await user(alice.token);
+        await w.call('watch', { vehicleId: v.id });
+        v.peer.close();
+        await w.next('vehicle:state', (st) => st.vehicleId === v.id && st.online === false);
+        const again = track(await connectPeer(s.url, { vehicleToken: v.token }));
+        await w.next('vehicle:state', (st) => st.vehicleId === v.id && st.online === true);
+        again.socket.emit('frame', meta(0), fakeJpeg(0));
+        assert.equal((await w.next('frame')).at(0).vehicleId, v.id);
+      });
+    });
+
+    describe('driving', () => {
+      it('one driver: a second one is refused; an admin can take over, and the previous driver is told', async () => {
+        const v = await vehicle();
+        const a = await user(alice.token);
+        const b = await user(bob.token);
+        const first = await a.call('drive:acquire', { vehicleId: v.id });
+        assert.deepEqual(first, { ok: true, driver: { userId: alice.id, name: 'alice' } });
+        const second = await b.call('drive:acquire', { vehicleId: v.id });
+        assert.equal(second.ok, false);
+        assert.equal(second.driver.userId, alice.id);
+        assert.equal((await b.next('error')).at(0).code, 'driver-busy');
+        const forced = await b.call('drive:acquire', { vehicleId: v.id, force: true });
+        assert.equal(forced.ok, false);
+        assert.equal(forced.error.code, 'forbidden', 'force is for admins');
+        const boss = await user(admin);
+        const take = await boss.call('drive:acquire', { vehicleId: v.id, force: true });
+        assert.equal(take.ok, true);
+        const [revoked] = await a.next('drive:revoked');
+        assert.equal(revoked.reason, 'takeover');
+        await v.peer.next('stop');
+        a.socket.emit('control', control(v.id, 1));
+        assert.equal((await a.next('error', (e) => e.event === 'control')).at(0).code, 'not-driver');
+      });
+
+      it('forwards controls with seq strictly increasing and answers control:ack with the round trip', async () => {
+        const v = await vehicle();
+        const d = await user(alice.token);
+        await d.call('drive:acquire', { vehicleId: v.id });
+        v.peer.socket.on('control', (c: any) => v.peer.socket.emit('control:ack', { seq: c.seq }));
+        d.socket.emit('control', control(v.id, 5, 0.25, -0.5));
+        const [c] = await v.peer.next('control');
+        assert.deepEqual(c, { seq: 5, throttle: 0.25, steer: -0.5 });
+        const [ack] = await d.next('control:ack');
+        assert.equal(ack.seq, 5);
+        assert.ok(ack.rttMs >= 0 && ack.rttMs < 5000);
+        d.socket.emit('control', control(v.id, 5));
+        d.socket.emit('control', control(v.id, 3));
+        assert.equal((await d.next('error')).at(0).code, 'stale-seq');
+        assert.equal((await d.next('error')).at(0).code, 'stale-seq');
+        await sleep(100);
+        assert.equal(v.peer.count('control'), 1);
+      });
+
+      it('refuses every invalid control payload with an error and forwards none; the connection stays up', async () => {
+        const v = await vehicle();
+        const d = await user(alice.token);
+        await d.call('drive:acquire', { vehicleId: v.id });
+        const bad: [string, unknown][] = [
+          ['NaN', { ...control(v.id, 1), throttle: NaN }],
+          ['+Infinity', { ...control(v.id, 2), steer: Infinity }],
+          ['-Infinity', { ...control(v.id, 3), throttle: -Infinity }],
+          ['out of range', { ...control(v.id, 4), throttle: 1.5 }],
+          ['string', { ...control(v.id, 5), steer: '0.1' }],
+          ['missing seq', { vehicleId: v.id, throttle: 0, steer: 0, sentAt: 1 }],
+          ['negative seq', { ...control(v.id, -1) }],
+          ['fractional seq', { ...control(v.id, 1.5) }],
+          ['extra field', { ...control(v.id, 6), boost: true }],
+          ['not an object', 'go'],
+          ['oversized field', { ...control(v.id, 7), vehicleId: 'x'.repeat(100_000) }],
+        ];
+        for (const [why, payload] of bad) {
+          d.socket.emit('control', payload);
+          const [err] = await d.next('error');
+          assert.equal(err.code, 'invalid-payload', why);
+          assert.equal(err.event, 'control');
+        }
+        d.socket.emit('control', control(randomUUID(), 8));
+        assert.equal((await d.next('error')).at(0).code, 'not-driver', 'unknown vehicle');
+        d.socket.emit('watch', { vehicleId: randomUUID() });
+        assert.equal((await d.next('error')).at(0).code, 'unknown-vehicle');
+        await sleep(100);
+        assert.equal(v.peer.count('control'), 0);
+        assert.equal(d.socket.connected, true);
+      });
+
+      it('drops a 200 Hz flood beyond 60 Hz with one error notice', async () => {
+        const v = await vehicle();
+        const d = await user(alice.token);
+        await d.call('drive:acquire', { vehicleId: v.id });
+        for (let i = 1; i <= 200; i++) {
+          d.socket.emit('control', control(v.id, i));
+          if (i % 10 === 0) await sleep(50); // 200 messages in about one second
+        }
+        await sleep(300);
+        const forwarded = v.peer.count('control');
+        assert.ok(forwarded > 0, 'some got through');
+        assert.ok(forwarded < 100, `the excess was dropped (forwarded ${forwarded})`);
+        assert.equal(d.count('error', (e) => e.code === 'rate-limited'), 1);
+        const stats = await s.api('GET', `/api/vehicles/${v.id}/stats`, { token: admin });
+        assert.equal(stats.body.controlsForwarded, forwarded);
+      });
+
+      it('lease: no control for 1 s sends stop, frees the lock, and tells the driver and watchers', async () => {
+        const v = await vehicle();
+        const d = await user(alice.token);
+        const w = await user(bob.token);
+        await w.call('watch', { vehicleId: v.id });
+        await d.call('drive:acquire', { vehicleId: v.id });
+        d.socket.emit('control', control(v.id, 1));
+        await v.peer.next('control');
+        const [stop] = await v.peer.next('stop', undefined, 3000);
+        assert.equal(stop.reason, 'lease-expired');
+        assert.equal((await d.next('drive:revoked')).at(0).reason, 'lease-expired');
+        await w.next('vehicle:state', (st) => st.vehicleId === v.id && st.driver === null && st.viewers === 1);
+        assert.equal((await w.call('drive:acquire', { vehicleId: v.id })).ok, true, 'the seat is free');
+      });
+
+      it('driver disconnect and release both send stop', async () => {
+        const v = await vehicle();
+        const d = await user(alice.token);
+        await d.call('drive:acquire', { vehicleId: v.id });
+        await d.call('drive:release', { vehicleId: v.id });
+        assert.equal((await v.peer.next('stop')).at(0).reason, 'released');
+        const d2 = await user(alice.token);
+        await d2.call('drive:acquire', { vehicleId: v.id });
+        d2.close();
+        assert.equal((await v.peer.next('stop')).at(0).reason, 'driver-disconnected');
+        const rel = await d.call('drive:release', { vehicleId: v.id });
+        assert.equal(rel.error.code, 'not-driver');
+      });
+
+      it('e-stop: any watcher latches it, control is refused, only the driver or an admin clears it, and it survives driver changes', async () => {
+        const v = await vehicle();
+        const d = await user(alice.token);
+        const w = await user(bob.token);
+        await d.call('drive:acquire', { vehicleId: v.id });
+        const notWatching = await w.call('estop', { vehicleId: v.id });
+        assert.equal(notWatching.error.code, 'not-watching');
+        await w.call('watch', { vehicleId: v.id });
+        const e = await w.call('estop', { vehicleId: v.id });
+        assert.equal(e.state.estopped, true);
+        await v.peer.next('estop');
+        d.socket.emit('control', control(v.id, 1));
+        assert.equal((await d.next('error', (x) => x.event === 'control')).at(0).code, 'estopped');
+        assert.equal((await w.call('estop:clear', { vehicleId: v.id })).error.code, 'forbidden');
+        // The driver leaves and comes back: still latched.
+        d.close();
+        await v.peer.next('stop');
+        const d2 = await user(alice.token);
+        await d2.call('drive:acquire', { vehicleId: v.id });
+        d2.socket.emit('control', control(v.id, 1));
+        assert.equal((await d2.next('error', (x) => x.event === 'control')).at(0).code, 'estopped');
+        const cleared = await d2.call('estop:clear', { vehicleId: v.id });
+        assert.equal(cleared.state.estopped, false);
+        await v.peer.next('estop:clear');
+        d2.socket.emit('control', control(v.id, 2));
+        assert.equal((await v.peer.next('control')).at(0).seq, 2);
+        // An admin who is not driving may clear too.
+        await w.call('estop', { vehicleId: v.id });
+        const boss = await user(admin);
+        assert.equal((await boss.call('estop:clear', { vehicleId: v.id })).ok, true);
+      });
+
+      it('a reconnecting vehicle is told at once that the e-stop is still latched', async () => {
+        const v = await vehicle();
+        const w = await user(alice.token);
+        await w.call('watch', { vehicleId: v.id });
+        await w.call('estop', { vehicleId: v.id });
+        v.peer.close();
+        const again = track(await connectPeer(s.url, { vehicleToken: v.token }));
+        await again.next('estop');
+      });
+    });
+
+    describe('vehicles REST', () => {
+      it('admin registers (token once), everyone lists with live state, stats and delete are admin-only', async () => {
+        const made = await s.api('POST', '/api/vehicles', { token: admin, body: { name: 'rest-rover' } });
+        assert.equal(made.status, 201);
+        assert.match(made.body.token, /^vt_/);
+        assert.equal((await s.api('POST', '/api/vehicles', { token: admin, body: { name: 'rest-rover' } })).status, 409);
+        const bad = await s.api('POST', '/api/vehicles', { token: admin, body: { name: '' } });
+        assert.equal(bad.status, 400);
+        assert.equal(bad.body.details[0].field, 'name');
+        assert.equal((await s.api('POST', '/api/vehicles', { token: alice.token, body: { name: 'mine' } })).status, 403);
+        const vp = track(await connectPeer(s.url, { vehicleToken: made.body.token }));
+        await sleep(50);
+        const list = await s.api('GET', '/api/vehicles', { token: alice.token });
+        assert.equal(list.status, 200);
+        const row = list.body.find((x: any) => x.id === made.body.id);
+        assert.deepEqual({ ...row, createdAt: undefined, lastSeenAt: undefined }, { id: made.body.id, name: 'rest-rover', online: true, driver: null, estopped: false, viewers: 0, fps: 0, createdAt: undefined, lastSeenAt: undefined });
+        assert.ok(!JSON.stringify(list.body).includes('token'));
+        assert.equal((await s.api('GET', `/api/vehicles/${made.body.id}`, { token: alice.token })).body.name, 'rest-rover');
+        assert.equal((await s.api('GET', `/api/vehicles/${randomUUID()}`, { token: alice.token })).status, 404);
+        assert.equal((await s.api('GET', `/api/vehicles/${made.body.id}/stats`, { token: alice.token })).status, 403);
+        assert.equal((await s.api('GET', '/api/vehicles')).status, 401);
+        assert.equal((await s.api('DELETE', `/api/vehicles/${made.body.id}`, { token: alice.token })).status, 403);
+        const gone = new Promise((r) => vp.socket.once('disconnect', r));
+        assert.equal((await s.api('DELETE', `/api/vehicles/${made.body.id}`, { token: admin })).status, 204);
+        await gone;
+        assert.equal((await s.api('DELETE', `/api/vehicles/${made.body.id}`, { token: admin })).status, 404);
+      });
+    });
+  });
+}
