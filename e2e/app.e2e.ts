@@ -65,7 +65,7 @@ test('user: signs up, signs in, sees only themself, edits their name, cannot rea
   await page.getByLabel('Password').fill('short');
   await page.getByRole('button', { name: 'Create account' }).click();
   await expect(page.getByText('Email must be a valid email address')).toBeVisible();
-  await expect(page.getByText('Password must be at least 8 characters')).toBeVisible();
+  await expect(page.getByText('Password is too short (at least 8 characters)')).toBeVisible();
   await shot(page, 'signup-errors');
   await page.getByLabel('Email').fill('user.one@example.com');
   await page.getByLabel('Name').fill('User One');
@@ -117,14 +117,14 @@ test('drive: live video, take control, W moves the car, release stops it, E-STOP
   test.info().annotations.push({ type: 'stop after key-up', description: `${Date.now() - released} ms until the telemetry showed speed 0` });
 
   await page.getByRole('button', { name: 'E-STOP' }).click();
-  await expect(page.getByText('E-STOP latched')).toBeVisible();
+  await expect(page.getByText('E-STOP latched', { exact: true })).toBeVisible();
   await page.keyboard.down('w');
   await page.waitForTimeout(600);
   expect(await speed(page)).toBe(0);
   await page.keyboard.up('w');
   await shot(page, 'drive-estop');
   await page.getByRole('button', { name: 'Clear E-STOP' }).click();
-  await expect(page.getByText('E-STOP latched')).toHaveCount(0);
+  await expect(page.getByText('E-STOP latched', { exact: true })).toHaveCount(0);
   await page.keyboard.down('w');
   await expect.poll(() => speed(page)).toBeGreaterThan(0.3);
 
@@ -136,6 +136,34 @@ test('drive: live video, take control, W moves the car, release stops it, E-STOP
   await page.keyboard.up('w');
   await expect(page.getByRole('button', { name: 'Take control' })).toBeVisible();
   await expect.poll(() => speed(page), { timeout: 3000 }).toBe(0);
+  await page.context().close();
+});
+
+test('a driver who presses E-STOP keeps the controls: waits, clears it and drives on', async ({ browser }) => {
+  const page = await newPage(browser);
+  await signIn(page, 'user.one@example.com', 'password-123');
+  await page.getByRole('option', { name: 'demo-rover' }).click();
+  await page.getByRole('button', { name: 'Take control' }).click();
+  await expect(page.getByRole('button', { name: 'Release control' })).toBeVisible();
+  await page.keyboard.down('w');
+  await expect.poll(() => speed(page)).toBeGreaterThan(0.3);
+  await page.getByRole('button', { name: 'E-STOP' }).click();
+  await expect(page.getByText('E-STOP latched', { exact: true })).toBeVisible();
+  await expect(page.getByText(/You keep the controls; clear E-STOP to drive on/)).toBeVisible();
+  await expect.poll(() => speed(page), { timeout: 3000 }).toBe(0);
+  // Two seconds with W held: twice the lease. The page keeps sending; the seat must stay ours.
+  await page.waitForTimeout(2000);
+  await expect(page.getByText(/Control released/)).toHaveCount(0);
+  await expect(page.getByRole('button', { name: 'Take control' })).toHaveCount(0);
+  await expect(page.getByRole('button', { name: 'Release control' })).toBeVisible();
+  expect(await speed(page)).toBe(0);
+  await shot(page, 'drive-estop-user');
+  await page.getByRole('button', { name: 'Clear E-STOP' }).click();
+  await expect(page.getByText('E-STOP latched', { exact: true })).toHaveCount(0);
+  await expect.poll(() => speed(page), { message: 'drives on with W still held' }).toBeGreaterThan(0.3);
+  await page.keyboard.up('w');
+  await expect.poll(() => speed(page), { timeout: 3000 }).toBe(0);
+  await page.getByRole('button', { name: 'Release control' }).click();
   await page.context().close();
 });
 

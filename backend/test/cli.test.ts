@@ -6,10 +6,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ROOT } from '../src/config/paths.js';
 import { startServer } from './helpers/server.js';
+import { connectPeer } from './helpers/sockets.js';
 
 const CLI = join(ROOT, 'dist/node/backend/src/cli/cli.js');
 
-describe('admin CLI (npm run cli -- users …)', () => {
+describe('admin CLI (npm run cli -- …)', () => {
   let dir: string;
   const cli = (...args: string[]) => {
     const r = spawnSync(process.execPath, [CLI, ...args], { env: { ...process.env, DATA_DIR: dir, LOG_LEVEL: 'silent' }, encoding: 'utf8', timeout: 60_000 });
@@ -47,20 +48,67 @@ describe('admin CLI (npm run cli -- users …)', () => {
 
   it('refuses bad input with a message and changes nothing', () => {
     const before = emails();
-    for (const args of [
-      ['users', 'create', 'not-an-email'],
-      ['users', 'create', 'x@example.com', '--password', 'short'],
-      ['users', 'set-role', 'admin@vicer.test', 'king'],
-      ['users', 'delete', 'nobody@example.com'],
-      ['users', 'delete', 'admin@vicer.test'],
-      ['users', 'frobnicate'],
-    ]) {
+    for (const [args, code] of [
+      [['users', 'create', 'not-an-email'], 1],
+      [['users', 'create', 'x@example.com', '--password', 'short'], 1],
+      [['users', 'set-role', 'admin@vicer.test', 'king'], 1],
+      [['users', 'delete', 'nobody@example.com'], 1],
+      [['users', 'delete', 'admin@vicer.test'], 1],
+      [['users', 'frobnicate'], 2],
+      [['users', 'create', 'y@example.com', '--colour', 'blue'], 2],
+      [['users', 'create', 'y@example.com', '--password'], 2],
+      [['users', 'delete'], 2],
+      [['fleet', 'list'], 2],
+      [['vehicles', 'create', 'bad/name'], 1],
+      [['vehicles', 'rotate', 'nothing-here'], 1],
+      [[], 2],
+    ] as const) {
       const r = cli(...args);
-      assert.equal(r.code, 1, args.join(' '));
+      assert.equal(r.code, code, `${args.join(' ')}: ${r.err}`);
       assert.ok((r.err + r.out).trim().length > 0, `a message for ${args.join(' ')}`);
       assert.doesNotMatch(r.err, /\n\s+at /, 'no stack trace');
     }
+    assert.match(cli('users', 'frobnicate').err, /unknown command "users frobnicate"/);
+    assert.match(cli('fleet').err, /unknown command "fleet"/);
     assert.deepEqual(emails(), before);
+  });
+
+  it('--help exits 0 everywhere and says what the command takes', () => {
+    for (const args of [['--help'], ['-h'], ['users', '--help'], ['vehicles', '--help'], ['users', 'create', '--help'], ['vehicles', 'rotate', '-h'], ['users', 'import', 'x.json', '--help']]) {
+      const r = cli(...args);
+      assert.equal(r.code, 0, args.join(' '));
+      assert.match(r.out, /Usage: npm run cli --/);
+    }
+    assert.match(cli('--help').out, /vehicles rotate <name\|id>/);
+    assert.match(cli('users', 'create', '--help').out, /users create <email>/);
+    assert.doesNotMatch(cli('users', '--help').out, /vehicles/);
+  });
+
+  it('vehicles create, list, rotate, delete; a rotated or deleted vehicle is disconnected by the running server', { timeout: 60_000 }, async () => {
+    const made = cli('vehicles', 'create', 'cli-rover');
+    assert.equal(made.code, 0, made.err);
+    const token = /token: (\S+)/.exec(made.out)?.[1];
+    assert.ok(token?.startsWith('vt_'));
+    assert.deepEqual(JSON.parse(cli('vehicles', 'list', '--json').out).map((v: any) => v.name), ['cli-rover']);
+    assert.equal(cli('vehicles', 'create', 'cli-rover').code, 1, 'a taken name');
+    const s = await startServer({}, dir);
+    try {
+      const peer = await connectPeer(s.url, { vehicleToken: token });
+      const closed = new Promise((r) => peer.socket.on('disconnect', r));
+      const rotated = cli('vehicles', 'rotate', 'cli-rover');
+      assert.equal(rotated.code, 0, rotated.err);
+      const fresh = /: (vt_\S+)/.exec(rotated.out)?.[1];
+      assert.ok(fresh && fresh !== token);
+      await closed;
+      await assert.rejects(connectPeer(s.url, { vehicleToken: token }), /unauthorized/);
+      const again = await connectPeer(s.url, { vehicleToken: fresh });
+      const gone = new Promise((r) => again.socket.on('disconnect', r));
+      assert.equal(cli('vehicles', 'delete', 'cli-rover').code, 0);
+      await gone;
+    } finally {
+      await s.close(false);
+    }
+    assert.deepEqual(JSON.parse(cli('vehicles', 'list', '--json').out), []);
   });
 
   it('imports the seed format: hashes passwords, reports and skips duplicates and invalid entries', async () => {

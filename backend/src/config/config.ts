@@ -99,11 +99,21 @@ export interface AppConfig {
   };
 }
 
+/** Variables whose values are secrets: an error names them but never prints them. */
+const SECRETS = new Set(['JWT_SECRET', 'ADMIN_PASSWORD', 'TURN_SECRET', 'TURN_CREDENTIAL', 'METRICS_TOKEN']);
+
+/** A bad value as the error message shows it: secrets hidden, passwords in URLs masked. */
+function shown(name: string, value: string | undefined): string {
+  if (value === undefined) return 'not set';
+  if (SECRETS.has(name)) return `value hidden, ${value.length} characters`;
+  return `got ${JSON.stringify(value.replace(/\/\/([^:/@]*):[^@]*@/, '//$1:***@'))}`;
+}
+
 /** Reads and checks the environment; throws ConfigError naming every bad variable. Creates DATA_DIR. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const parsed = EnvSchema.safeParse(env);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `${String(i.path[0])}: ${i.message} (got ${JSON.stringify(env[String(i.path[0])] ?? null)})`);
+    const lines = parsed.error.issues.map((i) => `${String(i.path[0])}: ${i.message} (${shown(String(i.path[0]), env[String(i.path[0])])})`);
     throw new ConfigError(`Invalid configuration:\n  ${lines.join('\n  ')}`);
   }
   const e = parsed.data;

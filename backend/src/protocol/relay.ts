@@ -142,6 +142,13 @@ export interface DriveAck {
   error?: RelayErrorEvent;
 }
 
+/** To the driver who lost the seat: to an admin's takeover, or because no control arrived within the lease. */
+export interface DriveRevoked {
+  vehicleId: string;
+  reason: 'takeover' | 'lease-expired';
+  by?: DriverView;
+}
+
 export interface ControlAckToDriver {
   seq: number;
   rttMs: number;

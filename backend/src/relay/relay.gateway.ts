@@ -1,6 +1,7 @@
-import { Inject, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { Inject, Logger, type BeforeApplicationShutdown, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { WebSocketGateway, WebSocketServer, type OnGatewayConnection, type OnGatewayDisconnect, type OnGatewayInit } from '@nestjs/websockets';
 import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
 import type { Namespace, Socket } from 'socket.io';
 import { AuthEvents } from '../auth/auth-events.js';
 import { AuthService } from '../auth/auth.service.js';
@@ -16,6 +17,7 @@ import {
   RELAY_NAMESPACE,
   type ControlMessage,
   type DriverView,
+  type DriveRevoked,
   type FrameMeta,
   type RelayErrorCode,
   type RelayErrorEvent,
@@ -53,6 +55,8 @@ interface VehicleRuntime {
   controlsIn: number;
   controlsForwarded: number;
   controlsDropped: number;
+  /** The driver was told that the latch refuses its controls. */
+  estopNotified: boolean;
 }
 
 class RelayError extends Error {
@@ -65,14 +69,20 @@ type Handler = (socket: Socket, data: any, binary?: Uint8Array) => Promise<unkno
 
 const WATCH_ROOM = (vehicleId: string) => `v:${vehicleId}`;
 const MAX_PENDING_ACKS = 256;
+/** Connected vehicles' tokens are checked this often, so a rotation or deletion made elsewhere (the CLI, another instance) closes them. */
+const TOKEN_RECHECK_MS = 5000;
+/** How long sockets get to close by themselves at shutdown before their connections are cut. */
+const SHUTDOWN_GRACE_MS = 500;
 
 @WebSocketGateway({ namespace: RELAY_NAMESPACE, maxHttpBufferSize: RELAY_LIMITS.maxMessageBytes, perMessageDeflate: false, serveClient: false })
-export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, OnModuleInit, OnModuleDestroy {
+export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, OnModuleInit, OnModuleDestroy, BeforeApplicationShutdown {
   @WebSocketServer() ns: Namespace;
 
   private readonly logger = new Logger('relay');
   private readonly runtimes = new Map<string, VehicleRuntime>();
+  private readonly upgraded = new Set<Duplex>();
   private ticker?: NodeJS.Timeout;
+  private tokenCheck?: NodeJS.Timeout;
   /** Extra admission rules for new sockets (maintenance mode plugs in here); a string refuses with that message. */
   private admission: (p: SocketPrincipal) => Promise<string | null> = async () => null;
 
@@ -116,10 +126,31 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
     });
     this.ticker = setInterval(() => this.tick(), 1000);
     this.ticker.unref();
+    this.tokenCheck = setInterval(() => void this.recheckVehicleTokens().catch((err) => this.logger.warn({ err }, 'cannot recheck vehicle tokens')), TOKEN_RECHECK_MS);
+    this.tokenCheck.unref();
+  }
+
+  /**
+   * Closes every socket at once, before the HTTP server stops. A client that does not answer the WebSocket close
+   * handshake (python-socketio) would otherwise hold the shutdown for ws's 30 s close timeout, and one that
+   * reconnects at once would open a new long poll: new requests are refused, and the raw connections that are
+   * still open after a short grace are destroyed.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    if (!this.ns) return;
+    const engine = this.ns.server.engine as unknown as { opts: { allowRequest?: (req: unknown, cb: (err: string | null, ok: boolean) => void) => void }; close(): void };
+    engine.opts.allowRequest = (_req, cb) => cb('server shutting down', false);
+    for (const socket of this.ns.sockets.values()) this.connections.markClosing(socket, 'server-shutdown');
+    this.ns.server.disconnectSockets(true);
+    engine.close();
+    const deadline = Date.now() + SHUTDOWN_GRACE_MS;
+    while (this.upgraded.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const raw of this.upgraded) raw.destroy();
   }
 
   onModuleDestroy(): void {
     clearInterval(this.ticker);
+    clearInterval(this.tokenCheck);
     for (const rt of this.runtimes.values()) if (rt.lease) clearTimeout(rt.lease);
   }
 
@@ -128,6 +159,11 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
   }
 
   afterInit(ns: Namespace): void {
+    // Upgraded (WebSocket) connections are not the HTTP server's to close: they are tracked for shutdown.
+    ns.server.httpServer?.on('upgrade', (_req: unknown, raw: Duplex) => {
+      this.upgraded.add(raw);
+      raw.once('close', () => this.upgraded.delete(raw));
+    });
     this.connections.attach(ns);
     this.calls.attach(ns);
     // Authentication happens in the handshake, by the same service that checks HTTP bearers.
@@ -223,6 +259,20 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
     }
   }
 
+  /** Closes vehicle sockets whose token was rotated or whose vehicle was deleted since they connected. */
+  async recheckVehicleTokens(): Promise<void> {
+    const sockets = [...(this.ns?.sockets.values() ?? [])].filter((s) => (s.data.principal as SocketPrincipal | undefined)?.kind === 'vehicle');
+    if (!sockets.length) return;
+    const current = await this.vehicles.tokenHashes([...new Set(sockets.map((s) => (s.data.principal as VehiclePrincipal).vehicleId))]);
+    for (const socket of sockets) {
+      const p = socket.data.principal as VehiclePrincipal;
+      const hash = current.get(p.vehicleId);
+      if (hash === p.tokenHash) continue;
+      this.connections.markClosing(socket, hash ? 'token-rotated' : 'vehicle-deleted');
+      socket.disconnect(true);
+    }
+  }
+
   async vehicleDeleted(vehicleId: string): Promise<void> {
     const rt = this.runtimes.get(vehicleId);
     if (rt?.socket) {
@@ -315,10 +365,11 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
       return { ok: false, driver: holder };
     }
     if (result.replaced) {
-      this.ns.to(result.replaced.socketId).emit(EV.driveRevoked, { vehicleId, reason: 'takeover', by: view(lock) });
+      this.ns.to(result.replaced.socketId).emit(EV.driveRevoked, { vehicleId, reason: 'takeover', by: view(lock) } satisfies DriveRevoked);
       rt.socket?.emit(EV.stop, { reason: 'takeover' });
     }
     if (result.replaced || !rt.lease) rt.lastSeq = -1;
+    rt.estopNotified = false;
     this.armLease(rt);
     void this.publishState(vehicleId, true);
     return { ok: true, driver: view(lock) };
@@ -350,7 +401,15 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
       return new RelayError(code, message);
     };
     if (lock?.socketId !== socket.id) throw refuse('not-driver', 'you are not driving this vehicle');
-    if (estopped) throw refuse('estopped', 'e-stop is latched; clear it first');
+    if (estopped) {
+      // The driver keeps the seat while the latch holds (its controls renew the lease, none is forwarded), so it
+      // can clear the e-stop and drive on. Told once per latch, not 30 times a second.
+      rt.lease?.refresh();
+      rt.controlsDropped++;
+      if (rt.estopNotified) return;
+      rt.estopNotified = true;
+      throw new RelayError('estopped', 'e-stop is latched; controls are not forwarded until it is cleared');
+    }
     if (msg.seq <= rt.lastSeq) throw refuse('stale-seq', `seq ${msg.seq} is not after ${rt.lastSeq}`);
     rt.lastSeq = msg.seq;
     rt.lease?.refresh();
@@ -377,6 +436,7 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
     const lock = await this.state.driverOf(vehicleId);
     if (lock?.socketId !== socket.id && !can(principal.role, 'estop:clear-any')) throw new RelayError('forbidden', 'only the driver or an admin can clear the e-stop');
     await this.state.setEstop(vehicleId, false);
+    rt.estopNotified = false;
     rt.socket?.emit(EV.estopClear, {});
     void this.publishState(vehicleId, true);
     return { ok: true, state: await this.stateOf(vehicleId) };
@@ -459,6 +519,7 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
       controlsIn: 0,
       controlsForwarded: 0,
       controlsDropped: 0,
+      estopNotified: false,
     };
     this.runtimes.set(vehicleId, rt);
     return rt;
@@ -480,7 +541,7 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
     rt.lastSeq = -1;
     rt.pending.clear();
     rt.socket?.emit(EV.stop, { reason });
-    if (reason === 'lease-expired') this.ns.to(socketId).emit(EV.driveRevoked, { vehicleId: rt.id, reason });
+    if (reason === 'lease-expired') this.ns.to(socketId).emit(EV.driveRevoked, { vehicleId: rt.id, reason } satisfies DriveRevoked);
     await this.publishState(rt.id, true);
     return true;
   }

@@ -1,7 +1,7 @@
 import { ConflictException, Injectable, NotFoundException } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Repository } from 'typeorm';
+import { In, type Repository } from 'typeorm';
 import { sha256 } from '../auth/auth.service.js';
 import { DatabaseService } from '../database/database.service.js';
 import type { VehicleCreated } from '../protocol/index.js';
@@ -47,6 +47,13 @@ export class VehiclesService {
   async remove(id: string): Promise<void> {
     await this.get(id);
     await this.vehicles.delete({ id });
+  }
+
+  /** The current token hash of each of these vehicles that still exists. */
+  async tokenHashes(ids: string[]): Promise<Map<string, string>> {
+    if (!ids.length) return new Map();
+    const rows = await this.vehicles.find({ select: { id: true, tokenHash: true }, where: { id: In(ids) } });
+    return new Map(rows.map((r) => [r.id, r.tokenHash]));
   }
 
   async touch(id: string): Promise<void> {

@@ -7,6 +7,8 @@ export interface Peer {
   log: { event: string; args: any[] }[];
   /** Resolves with the args of the next (or an already logged, unconsumed) event matching. */
   next(event: string, match?: (...args: any[]) => boolean, timeoutMs?: number): Promise<any[]>;
+  /** Like next, but only for events that arrive after this call. */
+  nextNew(event: string, match?: (...args: any[]) => boolean, timeoutMs?: number): Promise<any[]>;
   count(event: string, match?: (...args: any[]) => boolean): number;
   call<T = any>(event: string, payload: unknown): Promise<T>;
   close(): void;
@@ -40,6 +42,9 @@ export function connectPeer(url: string, auth: Record<string, unknown> | undefin
         consumed.add(found);
         return Promise.resolve(found.args);
       }
+      return peer.nextNew(event, match, timeoutMs);
+    },
+    nextNew(event, match, timeoutMs = 5000) {
       return new Promise((resolve, reject) => {
         const w = { event, match, resolve: (a: any[]) => (clearTimeout(t), resolve(a)) };
         const t = setTimeout(() => {

@@ -369,6 +369,34 @@ export function relaySuite(database: DatabaseFactory) {
         assert.equal((await boss.call('estop:clear', { vehicleId: v.id })).ok, true);
       });
 
+      it('the driver who presses E-STOP keeps the controls: its controls renew the lease, none is forwarded, it clears and drives on', { timeout: 20_000 }, async () => {
+        const v = await vehicle();
+        const d = await user(bob.token);
+        await d.call('watch', { vehicleId: v.id });
+        assert.equal((await d.call('drive:acquire', { vehicleId: v.id })).ok, true);
+        assert.equal((await d.call('estop', { vehicleId: v.id })).state.estopped, true);
+        await v.peer.next('estop');
+        // 2.5 s of controls at 30 Hz: more than twice the 1 s lease.
+        let seq = 0;
+        const started = Date.now();
+        while (Date.now() - started < 2500) {
+          d.socket.emit('control', control(v.id, ++seq));
+          await sleep(33);
+        }
+        assert.equal(d.count('drive:revoked'), 0, 'the seat was kept');
+        assert.equal(v.peer.count('control'), 0, 'nothing reached the vehicle');
+        assert.equal(v.peer.count('stop'), 0, 'no lease lapse');
+        assert.equal(d.count('error', (e) => e.code === 'estopped'), 1, 'told once, not 30 times a second');
+        const state = (await s.api('GET', `/api/vehicles/${v.id}`, { token: admin })).body;
+        assert.deepEqual([state.driver?.userId, state.estopped], [bob.id, true]);
+        assert.equal((await d.call('estop:clear', { vehicleId: v.id })).ok, true, 'the driver clears its own e-stop');
+        d.socket.emit('control', control(v.id, ++seq));
+        assert.equal((await v.peer.next('control')).at(0).seq, seq, 'and drives on');
+        // Silence now lapses the lease as usual, and says so.
+        const [revoked] = await d.next('drive:revoked', undefined, 5000);
+        assert.equal(revoked.reason, 'lease-expired');
+      });
+
       it('a reconnecting vehicle is told at once that the e-stop is still latched', async () => {
         const v = await vehicle();
         const w = await user(alice.token);

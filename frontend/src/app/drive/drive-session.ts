@@ -1,6 +1,6 @@
 import { HttpClient } from '@angular/common/http';
 import { computed, DestroyRef, effect, inject, Injectable, signal, untracked } from '@angular/core';
-import { RELAY_EVENTS as EV, type ControlAckToDriver, type DriveAck, type Telemetry, type VehicleState, type VehicleView, type WatchAck } from '@vicer/protocol';
+import { RELAY_EVENTS as EV, type ControlAckToDriver, type DriveAck, type DriveRevoked, type Telemetry, type VehicleState, type VehicleView, type WatchAck } from '@vicer/protocol';
 import { firstValueFrom } from 'rxjs';
 import { AuthService } from '../auth/auth.service';
 import { RelaySocketService } from '../relay/relay-socket.service';
@@ -46,10 +46,10 @@ export class DriveSession {
       this.relay.on(EV.vehicleState, (s: VehicleState) => this.applyState(s)),
       this.relay.on(EV.telemetry, (t: Telemetry & { vehicleId: string }) => t.vehicleId === this.selectedId() && this.telemetry.set(t)),
       this.relay.on(EV.controlAck, (a: ControlAckToDriver) => this.rttMs.set(a.rttMs)),
-      this.relay.on(EV.driveRevoked, (r: { vehicleId: string; reason: string }) => {
+      this.relay.on(EV.driveRevoked, (r: DriveRevoked) => {
         if (r.vehicleId !== this.selectedId()) return;
         this.stopDriving();
-        this.toast.info(r.reason === 'takeover' ? 'An admin took over the controls' : 'Control released (no input for 1 s)');
+        this.toast.info(r.reason === 'takeover' ? `${r.by?.name ?? 'An admin'} took over the controls` : 'Control released: no input reached the server for 1 s');
       }),
     ];
     // After a reconnect the server knows nothing of us: watch again; driving has ended.
@@ -167,8 +167,17 @@ export class DriveSession {
   }
 
   private applyState(s: VehicleState): void {
+    const before = this.vehicles().find((v) => v.id === s.vehicleId);
+    if (s.vehicleId === this.selectedId() && before && before.estopped !== s.estopped) {
+      // Say what happened to the car, whoever pressed it.
+      if (s.estopped) this.toast.info(this.driving() ? 'E-STOP latched: the car is stopped. You keep the controls; clear E-STOP to drive on.' : 'E-STOP latched: the car is stopped');
+      else this.toast.info('E-STOP cleared');
+    }
     this.vehicles.update((list) => list.map((v) => (v.id === s.vehicleId ? { ...v, online: s.online, driver: s.driver, estopped: s.estopped, viewers: s.viewers, fps: s.fps } : v)));
-    if (s.vehicleId === this.selectedId() && this.driving() && s.driver?.userId !== this.auth.user()?.id) this.stopDriving();
+    if (s.vehicleId === this.selectedId() && this.driving() && s.driver?.userId !== this.auth.user()?.id) {
+      this.stopDriving();
+      if (!s.driver) this.toast.info(s.online ? 'Control released' : 'Control released: the vehicle went offline');
+    }
     if (s.vehicleId !== this.selectedId() && !this.vehicles().some((v) => v.id === s.vehicleId)) void this.load();
   }
 
