@@ -2,6 +2,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
 import { AuthModule } from './auth/auth.module.js';
 import { CallsModule } from './calls/calls.module.js';
+import { ClusterModule } from './cluster/cluster.module.js';
 import { ConfigModule } from './config/config.module.js';
 import { ConnectionsModule } from './connections/connections.module.js';
 import type { AppConfig } from './config/config.js';
@@ -10,6 +11,7 @@ import { HealthModule } from './health/health.module.js';
 import { ContractInterceptor } from './http/contract.interceptor.js';
 import { RelayModule } from './relay/relay.module.js';
 import { ServerModule } from './server/server.module.js';
+import { SocketsModule } from './sockets/sockets.module.js';
 import { UsersModule } from './users/users.module.js';
 
 @Module({})
@@ -17,7 +19,7 @@ export class AppModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), DatabaseModule, AuthModule, UsersModule, HealthModule, ConnectionsModule, CallsModule, RelayModule, ServerModule],
+      imports: [ConfigModule.forRoot(config), DatabaseModule, ClusterModule, SocketsModule, AuthModule, UsersModule, HealthModule, ConnectionsModule, CallsModule, RelayModule, ServerModule],
       providers: [{ provide: APP_INTERCEPTOR, useClass: ContractInterceptor }],
     };
   }

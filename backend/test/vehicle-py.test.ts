@@ -91,10 +91,12 @@ describe('Python vehicle (apps/vehicle-py, python-socketio)', () => {
 
     // Kicked by an admin: the server ends the session; the vehicle connects again by itself.
     const conns = await http(server.url, 'GET', `/api/connections?state=active&vehicleId=${v.id}`, { token: admin });
+    const offline = w.nextNew('vehicle:state', (st) => st.vehicleId === v.id && !st.online, 10_000);
     assert.equal((await http(server.url, 'DELETE', `/api/connections/${conns.body.items[0].id}`, { token: admin })).status, 204);
-    await w.nextNew('vehicle:state', (st) => st.vehicleId === v.id && !st.online, 10_000);
-    await w.nextNew('vehicle:state', (st) => st.vehicleId === v.id && st.online, 30_000);
-    await w.nextNew('frame', (m) => m.vehicleId === v.id, 15_000);
+    await offline;
+    await w.nextNew('frame', (m) => m.vehicleId === v.id, 30_000);
+    const back = (await http(server.url, 'GET', `/api/vehicles/${v.id}`, { token: admin })).body;
+    assert.equal(back.online, true);
     assert.match(py.log(), /disconnected; reconnecting[\s\S]*connected to/);
     assert.doesNotMatch(py.log(), /Traceback|BadNamespaceError/);
   });

@@ -11,6 +11,8 @@ import { AuthController } from './auth.controller.js';
 import { AuthEvents } from './auth-events.js';
 import { AuthGuard } from './auth.guard.js';
 import { AuthService } from './auth.service.js';
+import { ClusterService } from '../cluster/cluster.service.js';
+import { LOGIN_THROTTLE, LoginThrottle, RedisLoginThrottle } from './login-throttle.js';
 import { RefreshToken, Session } from './session.entity.js';
 
 @Global()
@@ -21,7 +23,16 @@ import { RefreshToken, Session } from './session.entity.js';
     UsersModule,
   ],
   controllers: [AuthController],
-  providers: [AuthService, AuthEvents, { provide: APP_GUARD, useClass: AuthGuard }],
+  providers: [
+    AuthService,
+    AuthEvents,
+    { provide: APP_GUARD, useClass: AuthGuard },
+    {
+      provide: LOGIN_THROTTLE,
+      inject: [ClusterService],
+      useFactory: (cluster: ClusterService) => (cluster.redis ? new RedisLoginThrottle(cluster.redis, (...p) => cluster.key(...p)) : new LoginThrottle()),
+    },
+  ],
   exports: [AuthService, AuthEvents],
 })
 export class AuthModule {}

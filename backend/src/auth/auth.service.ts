@@ -12,7 +12,7 @@ import { User, toUserView } from '../users/user.entity.js';
 import { Vehicle } from '../vehicles/vehicle.entity.js';
 import { AuthEvents } from './auth-events.js';
 import type { ClientInfo, Principal, SocketPrincipal, VehiclePrincipal } from './decorators.js';
-import { LoginThrottle } from './login-throttle.js';
+import { LOGIN_THROTTLE, type LoginThrottleStore } from './login-throttle.js';
 import { PasswordService } from './password.service.js';
 import { RefreshToken, Session } from './session.entity.js';
 
@@ -28,7 +28,6 @@ export type SessionGate = (role: Role | null) => string | null;
 /** The one authentication path: HTTP requests and socket handshakes are verified by verifyAccessToken. */
 @Injectable()
 export class AuthService {
-  readonly throttle = new LoginThrottle();
   private gate: SessionGate = () => null;
   /** Derives a refresh token's successor, so a token rotated moments ago yields the same one again. */
   private readonly successorKey: Buffer;
@@ -43,6 +42,7 @@ export class AuthService {
     @InjectRepository(RefreshToken) private readonly tokens: Repository<RefreshToken>,
     @InjectRepository(Vehicle) private readonly vehicles: Repository<Vehicle>,
     @Inject(CONFIG) config: AppConfig,
+    @Inject(LOGIN_THROTTLE) private readonly throttle: LoginThrottleStore,
   ) {
     this.successorKey = createHmac('sha256', config.jwtSecret).update('vicer refresh successor').digest();
   }
@@ -60,7 +60,7 @@ export class AuthService {
   async login(req: Required<LoginRequest>, client: ClientInfo): Promise<TokenPair> {
     const email = req.email.toLowerCase();
     const key = `${client.ip ?? '-'}|${email}`;
-    const wait = this.throttle.retryAfter(key);
+    const wait = await this.throttle.retryAfter(key).catch(() => 0);
     if (wait > 0) {
       this.record('throttled', client, email, null);
       throw new HttpErrorWithHeaders(HttpStatus.TOO_MANY_REQUESTS, `Too many failed sign-ins; try again in ${wait} s`, { 'Retry-After': String(wait) });
@@ -68,7 +68,7 @@ export class AuthService {
     const user = await this.users.findOneBy({ email });
     const ok = user ? await this.passwords.verify(user.passwordHash, req.password) : await this.passwords.burn(req.password);
     if (!user || !ok) {
-      this.throttle.fail(key);
+      await this.throttle.fail(key).catch(() => undefined);
       this.record('bad-credentials', client, email, user?.id ?? null);
       throw new UnauthorizedException(BAD_CREDENTIALS);
     }
@@ -80,7 +80,7 @@ export class AuthService {
       this.record('maintenance', client, email, user.id);
       this.assertOpen(user.role);
     }
-    this.throttle.reset(key);
+    await this.throttle.reset(key).catch(() => undefined);
     const now = new Date();
     const session = this.sessions.create({
       id: randomUUID(),

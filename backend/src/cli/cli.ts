@@ -7,6 +7,7 @@ import 'reflect-metadata';
 import { z } from 'zod';
 import { AuthModule } from '../auth/auth.module.js';
 import type { Principal } from '../auth/decorators.js';
+import { ClusterModule } from '../cluster/cluster.module.js';
 import { ConfigModule } from '../config/config.module.js';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { DatabaseModule } from '../database/database.module.js';
@@ -222,7 +223,7 @@ function parseArgs(argv: string[], command: Command): Args {
 @Module({})
 class CliModule {
   static forRoot(config: ReturnType<typeof loadConfig>): DynamicModule {
-    return { module: CliModule, imports: [ConfigModule.forRoot(config), DatabaseModule, AuthModule, UsersModule, VehiclesModule] };
+    return { module: CliModule, imports: [ConfigModule.forRoot(config), DatabaseModule, ClusterModule, AuthModule, UsersModule, VehiclesModule] };
   }
 }
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 
@@ -74,6 +75,18 @@ const EnvSchema = z.object({
   TURN_CREDENTIAL: z.string().optional(),
   TURN_SECRET: z.string().optional(),
   TURN_TTL_SECONDS: positiveInt(3600, 7 * 24 * 3600),
+  REDIS_URL: z
+    .string()
+    .optional()
+    .refine((v) => !v || /^rediss?:\/\/[^/]+/.test(v), 'must be a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379'),
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,40}$/, 'must be 1-40 letters, digits, dots, dashes or underscores')
+    .default('vicer'),
+  INSTANCE_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 letters, digits, dots, colons, dashes or underscores')
+    .optional(),
 });
 
 export interface AppConfig {
@@ -89,6 +102,10 @@ export interface AppConfig {
   corsOrigins: string[];
   demoVehicle: boolean;
   connectionRetentionDays: number;
+  /** Several instances share state through Redis when set; one process with no Redis otherwise. */
+  redis: { url: string; prefix: string } | null;
+  /** This process among the instances: stable across its restarts (connection rows are closed per instance). */
+  instanceId: string;
   rtc: {
     stunUrls: string[];
     turnUrls: string[];
@@ -146,6 +163,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     corsOrigins: e.CORS_ORIGINS,
     demoVehicle: e.VICER_DEMO,
     connectionRetentionDays: e.CONNECTION_RETENTION_DAYS,
+    redis: e.REDIS_URL ? { url: e.REDIS_URL, prefix: e.REDIS_PREFIX } : null,
+    instanceId: e.INSTANCE_ID ?? `${hostname()}-${e.PORT}`,
     rtc: {
       stunUrls: e.STUN_URLS,
       turnUrls: e.TURN_URLS,

@@ -19,6 +19,11 @@ export class Connection {
   @Column('varchar', { length: 254 })
   name: string;
 
+  /** The server instance that holds (or held) the socket: each instance closes only its own rows after a restart. */
+  @Index('IDX_connections_instanceId')
+  @Column('varchar', { length: 64, nullable: true })
+  instanceId: string | null;
+
   @Column('varchar', { length: 64, nullable: true })
   ip: string | null;
 
@@ -83,39 +88,4 @@ export class Setting {
 
   @Column('text')
   value: string;
-}
-
-/** A face-chat call: who called whom, when it rang, was answered and ended, and why. */
-@Entity('calls')
-@Index('IDX_calls_startedAt', ['startedAt'])
-export class CallRecord {
-  @PrimaryColumn('varchar', { length: 36 })
-  id: string;
-
-  @Column('varchar', { length: 36 })
-  callerId: string;
-
-  @Column('varchar', { length: 80 })
-  callerName: string;
-
-  @Column('varchar', { length: 36 })
-  calleeId: string;
-
-  @Column('varchar', { length: 80 })
-  calleeName: string;
-
-  @Column({ type: Date })
-  startedAt: Date;
-
-  @Column({ type: Date, nullable: true })
-  answeredAt: Date | null;
-
-  @Column({ type: Date, nullable: true })
-  endedAt: Date | null;
-
-  @Column('varchar', { length: 32, nullable: true })
-  endReason: string | null;
-
-  @Column('integer', { nullable: true })
-  durationSeconds: number | null;
 }

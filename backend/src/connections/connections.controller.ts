@@ -49,8 +49,8 @@ export class ConnectionsController {
 
   @Delete('connections/:id')
   @Contract({ summary: 'Kick: disconnect an active session (reason "kicked")', params: IdParamsSchema, response: null, status: 204, notFound: true })
-  kick(@Param() { id }: { id: string }): void {
-    this.connections.kick(id);
+  kick(@Param() { id }: { id: string }): Promise<void> {
+    return this.connections.kick(id);
   }
 
   @Get('auth-events')

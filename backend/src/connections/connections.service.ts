@@ -4,10 +4,11 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import proxyaddr from 'proxy-addr';
-import type { Namespace, Socket } from 'socket.io';
+import type { Socket } from 'socket.io';
 import { IsNull, LessThan, type Repository, type SelectQueryBuilder } from 'typeorm';
 import { AuthEvents, type AuthEventRecord } from '../auth/auth-events.js';
 import type { SocketPrincipal } from '../auth/decorators.js';
+import { ClusterService } from '../cluster/cluster.service.js';
 import { CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import {
@@ -21,6 +22,7 @@ import {
   type Page,
   type PresenceEntry,
 } from '../protocol/index.js';
+import { ADMINS_ROOM, RelaySockets, USER_ROOM, USERS_ROOM, type SocketData } from '../sockets/relay-sockets.js';
 import { AuthEvent, Connection } from './connection.entity.js';
 import { csvStream } from './csv.js';
 
@@ -28,8 +30,6 @@ const FLUSH_MS = 30_000;
 const PURGE_MS = 24 * 60 * 60 * 1000;
 const PRESENCE_DEBOUNCE_MS = 200;
 const EXPORT_PAGE = 1000;
-export const ADMINS_ROOM = 'admins';
-export const USERS_ROOM = 'users';
 
 /** Why a socket closed, in the log's words (Socket.IO's reasons, or the one the server set before closing it). */
 const REASONS: Record<string, string> = {
@@ -55,7 +55,6 @@ interface Live {
 export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('connections');
   private readonly live = new Map<string, Live>();
-  private ns?: Namespace;
   private timers: NodeJS.Timeout[] = [];
   private presenceTimer?: NodeJS.Timeout;
   private readonly trust: ((addr: string, i: number) => boolean) | null;
@@ -65,15 +64,34 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
     @InjectRepository(AuthEvent) private readonly authEvents: Repository<AuthEvent>,
     private readonly events: AuthEvents,
     @Inject(CONFIG) private readonly config: AppConfig,
+    private readonly cluster: ClusterService,
+    private readonly sockets: RelaySockets,
   ) {
     const t = config.trustProxy;
     this.trust = t === false ? null : t === true ? () => true : typeof t === 'number' ? (_a, i) => i < t : proxyaddr.compile(t);
   }
 
   async onModuleInit(): Promise<void> {
-    // Rows a crash left open are closed now; their sockets are long gone.
-    const res = await this.connections.update({ disconnectedAt: IsNull() }, { disconnectedAt: new Date(), disconnectReason: 'server-restart' });
+    // Rows this instance left open when it crashed are closed now; their sockets are long gone. Other instances'
+    // rows are theirs (rows from before instance ids existed have none).
+    const res = await this.connections
+      .createQueryBuilder()
+      .update(Connection)
+      .set({ disconnectedAt: new Date(), disconnectReason: 'server-restart' })
+      .where('disconnectedAt IS NULL AND (instanceId = :me OR instanceId IS NULL)', { me: this.cluster.instanceId })
+      .execute();
     if (res.affected) this.logger.log(`closed ${res.affected} connection(s) left open by the previous run`);
+    // An instance that died without closing its rows: one survivor closes them.
+    this.cluster.on('instance-dead', (id) => {
+      void this.connections
+        .update({ instanceId: id, disconnectedAt: IsNull() }, { disconnectedAt: new Date(), disconnectReason: 'instance-lost' })
+        .then(() => this.schedulePresence())
+        .catch((err) => this.logger.warn({ err }, 'cannot close the rows of a lost instance'));
+    });
+    this.cluster.handle('kick', (m) => {
+      const live = this.live.get(m.connectionId as string);
+      if (live) this.kickHere(live);
+    });
     this.events.on('auth', (e) => void this.recordAuth(e));
     await this.purge();
     this.timers.push(setInterval(() => void this.flush(), FLUSH_MS), setInterval(() => void this.purge(), PURGE_MS));
@@ -86,14 +104,10 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
     await Promise.all([...this.live.values()].map((l) => this.finish(l, 'server-shutdown').catch(() => undefined)));
   }
 
-  attach(ns: Namespace): void {
-    this.ns = ns;
-  }
-
   /** Who is in a call (face chat tells); presence shows it so nobody calls a busy user. */
-  private busy: (userId: string) => boolean = () => false;
+  private busy: (userIds: string[]) => Promise<Set<string>> = async () => new Set();
 
-  setBusyProbe(probe: (userId: string) => boolean): void {
+  setBusyProbe(probe: (userIds: string[]) => Promise<Set<string>>): void {
     this.busy = probe;
   }
 
@@ -111,6 +125,7 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
       userId: principal.kind === 'user' ? principal.userId : null,
       vehicleId: principal.kind === 'vehicle' ? principal.vehicleId : null,
       name: principal.kind === 'user' ? principal.email : principal.name,
+      instanceId: this.cluster.instanceId,
       ip: this.clientIp(req),
       port: req.socket?.remotePort ?? null,
       userAgent: (req.headers['user-agent'] ?? '').slice(0, 512) || null,
@@ -124,7 +139,7 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
     });
     const live: Live = { row, socket, saved: this.connections.insert(row).catch((err) => this.logger.error({ err }, 'cannot record a connection')), dirty: false };
     this.live.set(row.id, live);
-    socket.data.connectionId = row.id;
+    (socket.data as SocketData).connectionId = row.id;
     // Engine-level packets: every message in and out, binary attachments included, broadcasts included.
     socket.conn.on('packet', (p: { type: string; data?: unknown }) => {
       if (p.type !== 'message') return;
@@ -138,45 +153,55 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
       row.bytesOut += size(p.data);
       live.dirty = true;
     });
-    socket.on('disconnect', (reason) => void this.finish(live, (socket.data.closeReason as string | undefined) ?? REASONS[reason] ?? reason));
+    socket.on('disconnect', (reason) => void this.finish(live, (socket.data as SocketData).closeReason ?? REASONS[reason] ?? reason));
+    (socket.data as SocketData).since = row.connectedAt.toISOString();
     if (principal.kind === 'user') {
       if (can(principal.role, 'connections:manage')) socket.join(ADMINS_ROOM);
-      socket.emit(CONNECTIONS_EVENTS.presence, this.presence());
       this.schedulePresence();
     }
     this.notify('opened', row);
   }
 
-  /** Kick: the socket is told why, then disconnected; its row closes with reason "kicked". */
-  kick(id: string): void {
+  /** Kick: the socket is told why, then disconnected (by whichever instance holds it); its row closes as "kicked". */
+  async kick(id: string): Promise<void> {
     const live = this.live.get(id);
-    if (!live) throw new NotFoundException('No active connection with that id');
-    live.socket.data.closeReason = 'kicked';
+    if (live) return this.kickHere(live);
+    const row = await this.connections.findOneBy({ id, disconnectedAt: IsNull() });
+    if (!row?.instanceId || !(await this.cluster.liveInstances()).includes(row.instanceId)) throw new NotFoundException('No active connection with that id');
+    this.cluster.send(row.instanceId, { t: 'kick', connectionId: id });
+  }
+
+  private kickHere(live: Live): void {
+    this.markClosing(live.socket, 'kicked');
     live.socket.emit(CONNECTIONS_EVENTS.kicked, { reason: 'kicked', message: 'An administrator ended this session' });
     live.socket.disconnect(true);
   }
 
   /** Names why the server is about to close a socket (the first reason given wins). */
   markClosing(socket: Socket, reason: string): void {
-    socket.data.closeReason ??= reason;
+    (socket.data as SocketData).closeReason ??= reason;
   }
 
-  presence(): PresenceEntry[] {
-    const byUser = new Map<string, PresenceEntry>();
-    for (const { row, socket } of this.live.values()) {
-      if (row.kind !== 'operator' || !row.userId) continue;
-      const name = (socket.data.principal as { name?: string } | undefined)?.name ?? '';
-      const since = row.connectedAt.toISOString();
-      const seen = byUser.get(row.userId);
-      if (!seen || since < seen.since) byUser.set(row.userId, { userId: row.userId, name, since, busy: this.busy(row.userId) });
+  /** The online users of every instance (Socket.IO's fetchSockets, through the Redis adapter when there are several). */
+  async presence(): Promise<PresenceEntry[]> {
+    const sockets = this.sockets.ns ? await this.sockets.ns.in(USERS_ROOM).fetchSockets() : [];
+    const byUser = new Map<string, Omit<PresenceEntry, 'busy'>>();
+    for (const s of sockets) {
+      const data = s.data as SocketData;
+      const p = data.principal;
+      if (p?.kind !== 'user') continue;
+      const since = data.since ?? new Date().toISOString();
+      const seen = byUser.get(p.userId);
+      if (!seen || since < seen.since) byUser.set(p.userId, { userId: p.userId, name: p.name, since });
     }
-    return [...byUser.values()].sort((a, b) => a.name.localeCompare(b.name));
+    const busy = await this.busy([...byUser.keys()]);
+    return [...byUser.values()].map((e) => ({ ...e, busy: busy.has(e.userId) })).sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  /** Whether the user has a socket open here, not counting `exceptSocketId` (one that is closing now). */
-  isOnline(userId: string, exceptSocketId?: string): boolean {
-    for (const { row, socket } of this.live.values()) if (row.userId === userId && socket.id !== exceptSocketId) return true;
-    return false;
+  /** Whether the user has a socket open on any instance, not counting `exceptSocketId` (one that is closing now). */
+  async isOnline(userId: string, exceptSocketId?: string): Promise<boolean> {
+    if (!this.sockets.ns) return false;
+    return (await this.sockets.ns.in(USER_ROOM(userId)).fetchSockets()).some((s) => s.id !== exceptSocketId);
   }
 
   async list(q: ConnectionsQuery): Promise<Page<ConnectionView>> {
@@ -191,7 +216,7 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
   }
 
   exportCsv(q: ConnectionsQuery): Readable {
-    const cols: (keyof ConnectionView)[] = ['id', 'kind', 'userId', 'vehicleId', 'name', 'ip', 'port', 'userAgent', 'connectedAt', 'disconnectedAt', 'disconnectReason', 'messagesIn', 'messagesOut', 'bytesIn', 'bytesOut'];
+    const cols: (keyof ConnectionView)[] = ['id', 'kind', 'userId', 'vehicleId', 'name', 'instanceId', 'ip', 'port', 'userAgent', 'connectedAt', 'disconnectedAt', 'disconnectReason', 'messagesIn', 'messagesOut', 'bytesIn', 'bytesOut'];
     return csvStream<Connection>(
       cols,
       (r) => {
@@ -270,12 +295,18 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
   }
 
   private notify(type: ConnectionsUpdate['type'], row: Connection): void {
-    this.ns?.to(ADMINS_ROOM).emit(CONNECTIONS_EVENTS.update, { type, connection: this.view(row) } satisfies ConnectionsUpdate);
+    if (this.sockets.ns) this.sockets.to(ADMINS_ROOM).emit(CONNECTIONS_EVENTS.update, { type, connection: this.view(row) } satisfies ConnectionsUpdate);
   }
 
+  /** After a change, every signed-in socket of every instance gets the new list (debounced). */
   private schedulePresence(): void {
     clearTimeout(this.presenceTimer);
-    this.presenceTimer = setTimeout(() => this.ns?.to(USERS_ROOM).emit(CONNECTIONS_EVENTS.presence, this.presence()), PRESENCE_DEBOUNCE_MS);
+    this.presenceTimer = setTimeout(() => {
+      this.presence().then(
+        (list) => this.sockets.to(USERS_ROOM).emit(CONNECTIONS_EVENTS.presence, list),
+        (err) => this.logger.warn({ err }, 'cannot compute presence'),
+      );
+    }, PRESENCE_DEBOUNCE_MS);
   }
 
   private filtered(q: ConnectionsQuery): SelectQueryBuilder<Connection> {
@@ -309,6 +340,7 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
       userId: row.userId,
       vehicleId: row.vehicleId,
       name: row.name,
+      instanceId: row.instanceId,
       ip: row.ip,
       port: row.port,
       userAgent: row.userAgent,

@@ -1,12 +1,14 @@
 import { RefreshToken, Session } from '../auth/session.entity.js';
-import { AuthEvent, CallRecord, Connection, Setting } from '../connections/connection.entity.js';
+import { CallRecord } from '../calls/call.entity.js';
+import { Calls1764000000000 } from '../calls/migrations/1764000000000-calls.js';
+import { AuthEvent, Connection, Setting } from '../connections/connection.entity.js';
+import { Connections1763900000000 } from '../connections/migrations/1763900000000-connections.js';
+import { ConnectionInstances1764100000000 } from '../connections/migrations/1764100000000-instances.js';
+import { Accounts1763700000000 } from '../users/migrations/1763700000000-accounts.js';
 import { User } from '../users/user.entity.js';
+import { Vehicles1763800000000 } from '../vehicles/migrations/1763800000000-vehicles.js';
 import { Vehicle } from '../vehicles/vehicle.entity.js';
-import { Accounts1763700000000 } from './migrations/1763700000000-accounts.js';
-import { Vehicles1763800000000 } from './migrations/1763800000000-vehicles.js';
-import { Connections1763900000000 } from './migrations/1763900000000-connections.js';
-import { Calls1764000000000 } from './migrations/1764000000000-calls.js';
 
-/** Every entity and migration, in order; features add theirs here. */
+/** Every entity and migration, in order; each feature keeps its own next to it. */
 export const ENTITIES = [User, Session, RefreshToken, Vehicle, Connection, AuthEvent, Setting, CallRecord];
-export const MIGRATIONS = [Accounts1763700000000, Vehicles1763800000000, Connections1763900000000, Calls1764000000000];
+export const MIGRATIONS = [Accounts1763700000000, Vehicles1763800000000, Connections1763900000000, Calls1764000000000, ConnectionInstances1764100000000];

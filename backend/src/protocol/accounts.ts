@@ -79,6 +79,9 @@ export const HealthViewSchema = z
     version: z.string(),
     uptimeSeconds: z.number().int(),
     db: z.enum(['up', 'down']),
+    /** `off`: one process, no Redis; `down`: shared state unreachable (status degraded, no new driver locks). */
+    redis: z.enum(['off', 'up', 'down']),
+    instance: z.string(),
   })
   .meta({ id: 'Health' });
 export type HealthView = z.infer<typeof HealthViewSchema>;

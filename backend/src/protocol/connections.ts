@@ -15,6 +15,8 @@ export const ConnectionViewSchema = z
     userId: z.uuid().nullable(),
     vehicleId: z.uuid().nullable(),
     name: z.string(),
+    /** The server instance that holds (or held) the socket. */
+    instanceId: z.string().nullable(),
     ip: z.string().nullable(),
     port: z.number().int().nullable(),
     userAgent: z.string().nullable(),

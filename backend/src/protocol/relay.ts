@@ -41,6 +41,8 @@ export const RELAY_EVENTS = {
   controlAck: 'control:ack',
   // server → vehicle
   stop: 'stop',
+  // server → every socket, once connected
+  hello: 'hello',
   // server → users
   vehicleState: 'vehicle:state',
   driveRevoked: 'drive:revoked',
@@ -67,6 +69,8 @@ export const RELAY_ERRORS = [
   'call-yourself',
   /** A bug on the server's side; it was logged with the event's request id. */
   'internal',
+  /** The shared state of several instances (Redis) is unreachable: no new driver lock until it returns. */
+  'unavailable',
 ] as const;
 export type RelayErrorCode = (typeof RELAY_ERRORS)[number];
 
@@ -142,10 +146,16 @@ export interface DriveAck {
   error?: RelayErrorEvent;
 }
 
+/** Sent to every socket once it is connected: which server instance it landed on. */
+export interface Hello {
+  instanceId: string;
+}
+
 /** To the driver who lost the seat: to an admin's takeover, or because no control arrived within the lease. */
 export interface DriveRevoked {
   vehicleId: string;
-  reason: 'takeover' | 'lease-expired';
+  /** `unavailable`: the shared state (Redis) became unreachable, so no lock can be checked. */
+  reason: 'takeover' | 'lease-expired' | 'unavailable';
   by?: DriverView;
 }
 

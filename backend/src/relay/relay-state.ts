@@ -1,8 +1,9 @@
 import type { DriverView } from '../protocol/index.js';
 
-/** Who holds a vehicle's controls: a user, through one socket (a reconnect is a new socket). */
+/** Who holds a vehicle's controls: a user, through one socket on one instance (a reconnect is a new socket). */
 export interface DriverLock extends DriverView {
   socketId: string;
+  instanceId: string;
 }
 
 export interface AcquireResult {
@@ -13,30 +14,55 @@ export interface AcquireResult {
   replaced: DriverLock | null;
 }
 
+/** Which instance holds a vehicle's socket, and its frame rate there. */
+export interface VehicleHome {
+  instanceId: string;
+  fps: number;
+}
+
+/** Everything the vehicle list shows, read at once. */
+export interface VehicleSnapshot {
+  home: VehicleHome | null;
+  driver: DriverLock | null;
+  estopped: boolean;
+  viewers: number;
+}
+
 /**
- * State that several server instances must agree on: driver locks, e-stop latches, vehicle presence.
- * Async so that a Redis-backed store (SET NX PX for locks, hashes for presence) can replace the in-memory one.
+ * State that every instance must agree on: driver locks with their lease, e-stop latches, which instance holds each
+ * vehicle, and how many watch it where. One process keeps it in memory; several keep it in Redis (relay-state.redis.ts).
+ * Every call may fail when the shared store is unreachable; callers treat that as "not granted".
  */
 export interface RelayStateStore {
-  acquireDriver(vehicleId: string, driver: DriverLock, force: boolean): Promise<AcquireResult>;
+  /** Takes the seat when free (or held by this socket), or from anyone with `force`; the lease lasts `leaseMs`. */
+  acquireDriver(vehicleId: string, driver: DriverLock, force: boolean, leaseMs: number): Promise<AcquireResult>;
+  /** Extends the lease if `socketId` still holds the seat. */
+  renewDriver(vehicleId: string, socketId: string, leaseMs: number): Promise<boolean>;
   /** Frees the seat if `socketId` holds it; returns the lock that was freed. */
   releaseDriver(vehicleId: string, socketId: string): Promise<DriverLock | null>;
   driverOf(vehicleId: string): Promise<DriverLock | null>;
   setEstop(vehicleId: string, latched: boolean): Promise<void>;
   isEstopped(vehicleId: string): Promise<boolean>;
-  setOnline(vehicleId: string, online: boolean): Promise<void>;
-  isOnline(vehicleId: string): Promise<boolean>;
+  /** This instance holds the vehicle's socket (refreshed every second while it does). */
+  setHome(vehicleId: string, home: VehicleHome, ttlMs: number): Promise<void>;
+  /** The vehicle left this instance; a newer home elsewhere is kept. */
+  clearHome(vehicleId: string, instanceId: string): Promise<void>;
+  homeOf(vehicleId: string): Promise<VehicleHome | null>;
+  /** This instance's watcher count per vehicle (replaces its previous counts). */
+  setViewers(instanceId: string, counts: Map<string, number>, ttlMs: number): Promise<void>;
+  snapshot(vehicleId: string, instances: string[]): Promise<VehicleSnapshot>;
   /** Drops everything about a deleted vehicle. */
   forget(vehicleId: string): Promise<void>;
 }
 
 export const RELAY_STATE = Symbol('RELAY_STATE');
 
-/** The single-instance store. */
+/** The single-process store: the lease is kept by the driver's instance timer, nothing expires by itself. */
 export class InMemoryRelayState implements RelayStateStore {
   private readonly drivers = new Map<string, DriverLock>();
   private readonly estops = new Set<string>();
-  private readonly online = new Set<string>();
+  private readonly homes = new Map<string, VehicleHome>();
+  private readonly viewerCounts = new Map<string, Map<string, number>>();
 
   async acquireDriver(vehicleId: string, driver: DriverLock, force: boolean): Promise<AcquireResult> {
     const current = this.drivers.get(vehicleId) ?? null;
@@ -44,6 +70,10 @@ export class InMemoryRelayState implements RelayStateStore {
     this.drivers.set(vehicleId, driver);
     const replaced = current && current.socketId !== driver.socketId ? current : null;
     return { ok: true, holder: driver, replaced };
+  }
+
+  async renewDriver(vehicleId: string, socketId: string): Promise<boolean> {
+    return this.drivers.get(vehicleId)?.socketId === socketId;
   }
 
   async releaseDriver(vehicleId: string, socketId: string): Promise<DriverLock | null> {
@@ -66,18 +96,31 @@ export class InMemoryRelayState implements RelayStateStore {
     return this.estops.has(vehicleId);
   }
 
-  async setOnline(vehicleId: string, online: boolean): Promise<void> {
-    if (online) this.online.add(vehicleId);
-    else this.online.delete(vehicleId);
+  async setHome(vehicleId: string, home: VehicleHome): Promise<void> {
+    this.homes.set(vehicleId, home);
   }
 
-  async isOnline(vehicleId: string): Promise<boolean> {
-    return this.online.has(vehicleId);
+  async clearHome(vehicleId: string, instanceId: string): Promise<void> {
+    if (this.homes.get(vehicleId)?.instanceId === instanceId) this.homes.delete(vehicleId);
+  }
+
+  async homeOf(vehicleId: string): Promise<VehicleHome | null> {
+    return this.homes.get(vehicleId) ?? null;
+  }
+
+  async setViewers(instanceId: string, counts: Map<string, number>): Promise<void> {
+    this.viewerCounts.set(instanceId, new Map(counts));
+  }
+
+  async snapshot(vehicleId: string, instances: string[]): Promise<VehicleSnapshot> {
+    let viewers = 0;
+    for (const i of instances) viewers += this.viewerCounts.get(i)?.get(vehicleId) ?? 0;
+    return { home: this.homes.get(vehicleId) ?? null, driver: this.drivers.get(vehicleId) ?? null, estopped: this.estops.has(vehicleId), viewers };
   }
 
   async forget(vehicleId: string): Promise<void> {
     this.drivers.delete(vehicleId);
     this.estops.delete(vehicleId);
-    this.online.delete(vehicleId);
+    this.homes.delete(vehicleId);
   }
 }

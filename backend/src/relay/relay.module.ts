@@ -1,14 +1,35 @@
 import { Module } from '@nestjs/common';
+import { ClusterService } from '../cluster/cluster.service.js';
 import { VehiclesController } from '../vehicles/vehicles.controller.js';
 import { VehiclesModule } from '../vehicles/vehicles.module.js';
+import { DrivingService } from './driving.service.js';
+import { PresenceService } from './presence.service.js';
 import { InMemoryRelayState, RELAY_STATE } from './relay-state.js';
+import { RedisRelayState } from './relay-state.redis.js';
 import { RelayGateway } from './relay.gateway.js';
+import { VehicleStateService } from './vehicle-state.service.js';
+import { VideoService } from './video.service.js';
 
-/** The relay gateway and the REST face of vehicles, which shows the gateway's live state. */
+/**
+ * The relay: the gateway (transport) and the services that own its rules — driving, video, vehicle presence and
+ * state — on a shared-state store chosen once at start (Redis with REDIS_URL, memory without). Also the REST face of
+ * vehicles, which shows their live state.
+ */
 @Module({
   imports: [VehiclesModule],
   controllers: [VehiclesController],
-  providers: [RelayGateway, { provide: RELAY_STATE, useClass: InMemoryRelayState }],
+  providers: [
+    RelayGateway,
+    DrivingService,
+    VideoService,
+    PresenceService,
+    VehicleStateService,
+    {
+      provide: RELAY_STATE,
+      inject: [ClusterService],
+      useFactory: (cluster: ClusterService) => (cluster.redis ? new RedisRelayState(cluster.redis, (...p) => cluster.key(...p)) : new InMemoryRelayState()),
+    },
+  ],
   exports: [RelayGateway, VehiclesModule],
 })
 export class RelayModule {}

@@ -62,11 +62,17 @@ export class VideoChannel {
   }
 
   /** A frame from the vehicle: sent to every watcher with credit, skipped for the others. */
-  push(meta: FrameMeta, bytes: Buffer, now = Date.now()): void {
+  push(meta: FrameMeta, bytes: Buffer, now = Date.now()): Frame {
     const frame: Frame = { meta: { ...meta, vehicleId: this.vehicleId, relayedAt: now }, bytes };
+    this.pushFrame(frame);
+    return frame;
+  }
+
+  /** A frame already stamped by the vehicle's instance (it came from there through Redis). */
+  pushFrame(frame: Frame): void {
     this.latest = frame;
     this.framesIn++;
-    this.bytesIn += bytes.length;
+    this.bytesIn += frame.bytes.length;
     const ready: Watcher[] = [];
     for (const w of this.watchers.values()) {
       if (w.inFlight.length < this.window) ready.push(w);

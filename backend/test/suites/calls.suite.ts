@@ -126,7 +126,7 @@ export function callsSuite(database: DatabaseFactory) {
     it("a party's disconnect ends the call for the other with peer-disconnected", async () => {
       const { a, b, callId } = await activeCall();
       b.close();
-      assert.deepEqual((await a.next('call:ended')).at(0), { callId, reason: 'peer-disconnected' });
+      assert.deepEqual((await a.next('call:ended', (e) => e.callId === callId)).at(0), { callId, reason: 'peer-disconnected' });
       const again = await peer('ben');
       await sleep(50);
       assert.equal((await a.call('call:invite', { to: users.ben.id })).ok, true, 'both are free again');
@@ -141,7 +141,7 @@ export function callsSuite(database: DatabaseFactory) {
       const { callId } = await a.call('call:invite', { to: users.ben.id });
       await b.next('call:incoming');
       b.close();
-      assert.deepEqual((await a.next('call:ended')).at(0), { callId, reason: 'peer-disconnected' });
+      assert.deepEqual((await a.next('call:ended', (e) => e.callId === callId)).at(0), { callId, reason: 'peer-disconnected' });
       a.close();
     });
   });

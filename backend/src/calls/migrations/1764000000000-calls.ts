@@ -1,5 +1,5 @@
 import { Table, type MigrationInterface, type QueryRunner } from 'typeorm';
-import { columns } from './column-types.js';
+import { columns } from '../../database/column-types.js';
 
 export class Calls1764000000000 implements MigrationInterface {
   name = 'Calls1764000000000';

@@ -1,5 +1,5 @@
 import { Table, type MigrationInterface, type QueryRunner } from 'typeorm';
-import { columns } from './column-types.js';
+import { columns } from '../../database/column-types.js';
 
 export class Vehicles1763800000000 implements MigrationInterface {
   name = 'Vehicles1763800000000';

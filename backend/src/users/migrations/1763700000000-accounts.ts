@@ -1,5 +1,5 @@
 import { Table, TableForeignKey, type MigrationInterface, type QueryRunner } from 'typeorm';
-import { columns } from './column-types.js';
+import { columns } from '../../database/column-types.js';
 
 export class Accounts1763700000000 implements MigrationInterface {
   name = 'Accounts1763700000000';
