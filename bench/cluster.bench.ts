@@ -3,7 +3,7 @@
 // instance vs spread over three, with each instance's and Redis's CPU and Redis's traffic per frame.
 // Prints a table and writes bench/results/cluster.json.
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -13,6 +13,7 @@ import { ROOT } from '../backend/src/config/paths.js';
 import { RELAY_NAMESPACE } from '../backend/src/protocol/index.js';
 import { startCluster, type TestCluster } from '../backend/test/helpers/cluster.js';
 import { http } from '../backend/test/helpers/process.js';
+import { cpuSeconds, now, out, round, sleep, summary } from './measure.js';
 
 const CONTROL_HZ = 50;
 const SOURCE_FPS = 30;
@@ -20,22 +21,6 @@ const VEHICLES = 10;
 const WATCHERS = Number(process.env.BENCH_WATCHERS ?? 60);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
 const WARMUP_MS = 1500;
-const out = (s = '') => process.stdout.write(s + '\n');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const now = () => performance.timeOrigin + performance.now();
-const round = (n: number) => Math.round(n * 100) / 100;
-const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] : NaN);
-const summary = (samples: number[]) => {
-  const s = [...samples].sort((a, b) => a - b);
-  return { samples: s.length, p50: round(pct(s, 0.5)), p99: round(pct(s, 0.99)), max: round(s[s.length - 1] ?? NaN) };
-};
-
-function cpuTicks(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const parts = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return Number(parts[11]) + Number(parts[12]);
-}
-
 function open(url: string, auth: object): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const s = io(url + RELAY_NAMESPACE, { auth, transports: ['websocket'], forceNew: true, reconnection: false });
@@ -118,7 +103,7 @@ async function videoRun(c: TestCluster, fleet: Fleet, jpeg: Buffer, spread: stri
   }, 1000 / SOURCE_FPS);
   await sleep(WARMUP_MS);
   const pids = c.instances.map((p) => p.child.pid!);
-  const ticks0 = pids.map(cpuTicks);
+  const cpu0 = pids.map(cpuSeconds);
   const redis0 = await redisTraffic(redis);
   const t0 = performance.now();
   child.send({ type: 'start' });
@@ -128,7 +113,7 @@ async function videoRun(c: TestCluster, fleet: Fleet, jpeg: Buffer, spread: stri
   child.send({ type: 'stop' });
   const wall = (performance.now() - t0) / 1000;
   const redis1 = await redisTraffic(redis);
-  const cpu = pids.map((pid, i) => round(((cpuTicks(pid) - ticks0[i]) / 100 / wall) * 100));
+  const cpu = pids.map((pid, i) => round(((cpuSeconds(pid) - cpu0[i]) / wall) * 100));
   const { counts, latency } = (await reply('result')) as { counts: number[]; latency: number[] };
   clearInterval(timer);
   child.kill();

@@ -16,6 +16,10 @@ const modes = {
     args: ['build', ...rest],
     verdict: (t) => (/Application bundle generation failed/.test(t) ? 1 : /Output location:/.test(t) ? 0 : null),
   },
+  'extract-i18n': {
+    args: ['extract-i18n', ...rest],
+    verdict: (t) => (/Extraction Complete/.test(t) ? 0 : /error/i.test(t) ? 1 : null),
+  },
   test: {
     args: ['test', '--watch=false', ...rest],
     verdict: (t) => {

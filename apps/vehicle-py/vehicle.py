@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A vicer vehicle in Python: camera frames and telemetry to the relay, controls to the motors.
 
-Runs on python-socketio 5.x (Debian: apt-get install python3-socketio python3-websocket). The camera comes from
+Runs on python-socketio 5.x (Debian: apt-get install python3-socketio python3-websocket python3-requests). The camera comes from
 OpenCV (python3-opencv) when one opens; otherwise a test pattern is drawn with Pillow (python3-pil) or produced by
 ffmpeg. Every applied command can be written as a JSON line to stdout (--controls-out -) for a motor driver.
 
@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 
+import engineio
 import socketio
 
 NAMESPACE = '/relay'
@@ -126,6 +127,20 @@ class Camera:
             self.cv.release()
         if self.ffmpeg:
             self.ffmpeg.kill()
+
+
+class OrderedEngineIO(engineio.Client):
+    """Handles messages in the order they arrive. python-engineio runs each message in a thread of its own, so two
+    controls a few milliseconds apart could be applied newest first; the handlers here are short."""
+
+    def _trigger_event(self, event, *args, **kwargs):
+        kwargs['run_async'] = False
+        return super()._trigger_event(event, *args, **kwargs)
+
+
+class OrderedClient(socketio.Client):
+    def _engineio_client_class(self):
+        return OrderedEngineIO
 
 
 class Vehicle(socketio.ClientNamespace):
@@ -232,7 +247,7 @@ class Agent:
         threading.Thread(target=self.control_loop, daemon=True).start()
         backoff = 0.5
         while self.running:
-            sio = socketio.Client(reconnection=True, reconnection_delay=0.5, reconnection_delay_max=5, randomization_factor=0.3, handle_sigint=False)
+            sio = OrderedClient(reconnection=True, reconnection_delay=0.5, reconnection_delay_max=5, randomization_factor=0.3, handle_sigint=False)
             sio.register_namespace(Vehicle(self))
             self.sio = sio
             try:

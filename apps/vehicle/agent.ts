@@ -1,13 +1,30 @@
 import type { ChildProcess } from 'node:child_process';
 import { io, type Socket } from 'socket.io-client';
-import { RELAY_EVENTS as EV, RELAY_LIMITS, RELAY_NAMESPACE, type FrameMeta, type RelayErrorEvent, type Telemetry, type VehicleControl } from '../../backend/src/protocol/index.js';
-import { SimCar, SimRenderer } from './sim.js';
-import { startFfmpeg } from './sources.js';
+import {
+  ClockSync,
+  RELAY_EVENTS as EV,
+  RELAY_LIMITS,
+  RELAY_NAMESPACE,
+  type ClockAck,
+  type FrameMeta,
+  type RelayErrorEvent,
+  type Telemetry,
+  type VehicleControl,
+  type VideoCaps,
+  type VideoCodec,
+  type VideoConfig,
+} from '../../backend/src/protocol/index.js';
+import { H264Encoder, type EncodedFrame } from './h264.js';
+import { bearing, SimCar, SimRenderer } from './sim.js';
+import { JpegFromRaw, startFfmpeg, startRawCapture } from './sources.js';
 
 export interface AgentOptions {
   server: string;
   token: string;
   source: { kind: 'sim' } | { kind: 'ffmpeg'; input: string };
+  codec: VideoCodec;
+  /** H.264 target bitrate, ffmpeg syntax (800k). */
+  bitrate: string;
   fps: number;
   width: number;
   height: number;
@@ -28,12 +45,19 @@ export interface AppliedCommand {
 const TELEMETRY_HZ = 10;
 const SIM_HZ = 50;
 
-/** The vehicle side of the relay: sends camera frames and telemetry, applies controls with its own dead-man. */
+/**
+ * The vehicle side of the relay: sends camera frames (H.264, or JPEG) and telemetry, applies controls with its own
+ * dead-man, and refuses controls that arrive too late to be safe. Times it sends and checks are in server time.
+ */
 export class VehicleAgent {
   private socket?: Socket;
   private readonly car = new SimCar();
   private renderer?: SimRenderer;
-  private ffmpeg?: ChildProcess;
+  private capture?: ChildProcess;
+  private h264?: H264Encoder;
+  /** JPEG for watchers that cannot decode H.264, while the server says some need it. */
+  private jpegWanted = false;
+  private jpegFromRaw?: JpegFromRaw;
   private timers: NodeJS.Timeout[] = [];
   private deadman?: NodeJS.Timeout;
   private frameSeq = 0;
@@ -41,22 +65,34 @@ export class VehicleAgent {
   private estopped = false;
   private rendering = false;
   private stopped = false;
+  /** Controls that arrived older than RELAY_LIMITS.staleControlMs (server time) and were not applied. */
+  staleControls = 0;
+  readonly clock: ClockSync;
   name = 'vehicle';
 
-  constructor(private readonly opts: AgentOptions) {}
+  constructor(private readonly opts: AgentOptions) {
+    this.clock = new ClockSync(async (t0) => (await this.socket!.timeout(2000).emitWithAck(EV.clock, { t0 })) as ClockAck);
+  }
 
   /** Resolves when the agent stops: on stop(), or rejects when the server refuses its token. */
   run(): Promise<void> {
     return new Promise((resolve, reject) => {
+      const caps: VideoCaps = { codecs: [this.opts.codec], jpegOnRequest: this.opts.codec === 'h264' };
       const socket = io(new URL(RELAY_NAMESPACE, this.opts.server).href, {
-        auth: { vehicleToken: this.opts.token },
+        // What it sends is said in the handshake, so that its first watchers get the right codec.
+        auth: { vehicleToken: this.opts.token, caps },
         transports: ['websocket'],
         reconnectionDelay: 500,
         reconnectionDelayMax: 5000,
         randomizationFactor: 0.3,
       });
       this.socket = socket;
-      socket.on('connect', () => this.opts.log(`connected to ${this.opts.server}`));
+      socket.on('connect', () => {
+        this.opts.log(`connected to ${this.opts.server}`);
+        void this.clock.sync().catch(() => undefined);
+        // A new connection (or a new instance) starts its watchers from a key frame.
+        this.h264?.requestKeyframe();
+      });
       socket.on('disconnect', (reason) => {
         this.opts.log(`disconnected (${reason}); reconnecting`);
         this.apply(null, 0, 0, 'disconnected');
@@ -78,6 +114,8 @@ export class VehicleAgent {
       socket.on(EV.estopClear, () => {
         this.estopped = false;
       });
+      socket.on(EV.keyframeRequest, () => this.h264?.requestKeyframe());
+      socket.on(EV.videoConfig, (c: VideoConfig) => this.setJpeg(c.jpeg === true));
       socket.on(EV.error, (e: RelayErrorEvent) => this.opts.log(`server refused ${e.event}: ${e.code} ${e.message}`));
       this.startSource(reject);
       let last = performance.now();
@@ -88,6 +126,7 @@ export class VehicleAgent {
           last = now;
         }, 1000 / SIM_HZ),
         setInterval(() => this.sendTelemetry(), 1000 / TELEMETRY_HZ),
+        setInterval(() => void this.clock.sync().catch(() => undefined), 30_000),
       );
       this.resolveRun = resolve;
     });
@@ -101,7 +140,9 @@ export class VehicleAgent {
     this.apply(null, 0, 0, reason);
     for (const t of this.timers) clearInterval(t);
     clearTimeout(this.deadman);
-    this.ffmpeg?.kill('SIGTERM');
+    this.capture?.kill('SIGTERM');
+    this.h264?.stop();
+    this.jpegFromRaw?.stop();
     this.socket?.disconnect();
     this.resolveRun?.();
   }
@@ -109,6 +150,11 @@ export class VehicleAgent {
   private onControl(c: VehicleControl): void {
     this.socket?.emit(EV.controlAck, { seq: c.seq });
     if (this.estopped) return;
+    // A burst of late commands after a network stall must not drive the car.
+    if (this.clock.synced && typeof c.sentAt === 'number' && this.clock.now() - c.sentAt > RELAY_LIMITS.staleControlMs) {
+      this.staleControls++;
+      return;
+    }
     this.lastSeq = c.seq;
     this.apply(c.seq, c.throttle, c.steer, 'control');
     // Dead-man: whatever the server does, no fresh command within the limit stops the car.
@@ -126,35 +172,69 @@ export class VehicleAgent {
   }
 
   private startSource(fail: (err: Error) => void): void {
-    const { fps, width, height, source } = this.opts;
+    const { fps, width, height, source, codec, bitrate } = this.opts;
+    const died = (why: string) => {
+      if (this.stopped) return;
+      fail(new Error(why));
+      this.stop('shutdown');
+    };
+    if (codec === 'h264') {
+      this.h264 = new H264Encoder({ width, height, fps, bitrate, pixelFormat: source.kind === 'sim' ? 'rgba' : 'yuv420p' }, (f) => this.sendH264(f), died);
+    }
     if (source.kind === 'sim') {
       this.renderer = new SimRenderer(width, height);
       this.timers.push(setInterval(() => void this.renderSim(), 1000 / fps));
       return;
     }
-    this.ffmpeg = startFfmpeg(source.input, fps, width, height, (jpeg) => this.sendFrame(jpeg), (code, stderr) => {
-      if (this.stopped) return;
-      fail(new Error(`ffmpeg ended (code ${code}): ${stderr.trim() || 'no output'}`));
-      this.stop('shutdown');
-    });
+    const ended = (code: number | null, stderr: string) => died(`ffmpeg ended (code ${code}): ${stderr.trim() || 'no output'}`);
+    if (codec === 'jpeg') {
+      this.capture = startFfmpeg(source.input, fps, width, height, (jpeg) => this.sendJpeg(jpeg, this.clock.now()), ended);
+      return;
+    }
+    // H.264 from a camera, file or URL: ffmpeg decodes once to raw frames, which the encoders take.
+    this.capture = startRawCapture(source.input, fps, width, height, (yuv) => {
+      const at = this.clock.now();
+      this.h264?.encode(yuv, at);
+      this.jpegFromRaw?.write(yuv, at);
+    }, ended);
+  }
+
+  private setJpeg(on: boolean): void {
+    if (this.opts.codec !== 'h264' || on === this.jpegWanted) return;
+    this.jpegWanted = on;
+    this.opts.log(on ? 'a watcher needs JPEG: sending it beside H.264' : 'no watcher needs JPEG any more');
+    if (this.opts.source.kind === 'ffmpeg') {
+      this.jpegFromRaw?.stop();
+      this.jpegFromRaw = on ? new JpegFromRaw(this.opts.width, this.opts.height, this.opts.fps, (jpeg, at) => this.sendJpeg(jpeg, at)) : undefined;
+    }
   }
 
   private async renderSim(): Promise<void> {
     if (this.rendering || !this.renderer || !this.socket?.connected) return; // never queue frames: latest wins
     this.rendering = true;
     try {
-      const jpeg = await this.renderer.render(this.car, { seq: this.lastSeq, estopped: this.estopped, connected: true, name: this.name });
-      this.sendFrame(jpeg);
+      const at = this.clock.now();
+      this.renderer.draw(this.car, { seq: this.lastSeq, estopped: this.estopped, connected: true, name: this.name }, at);
+      if (this.h264) this.h264.encode(this.renderer.rgba(), at);
+      if (!this.h264 || this.jpegWanted) this.sendJpeg(await this.renderer.jpeg(), at);
     } finally {
       this.rendering = false;
     }
   }
 
-  private sendFrame(jpeg: Buffer): void {
+  private sendJpeg(jpeg: Buffer, capturedAt: number): void {
     if (!this.socket?.connected) return;
-    const meta: FrameMeta = { seq: this.frameSeq++, capturedAt: Date.now(), width: this.opts.width, height: this.opts.height, codec: 'jpeg' };
+    const meta: FrameMeta = { seq: this.frameSeq++, capturedAt, width: this.opts.width, height: this.opts.height, codec: 'jpeg' };
     // Volatile: a frame that cannot be written now is dropped instead of queued behind the others.
     this.socket.volatile.emit(EV.frame, meta, jpeg);
+  }
+
+  private sendH264(f: EncodedFrame): void {
+    if (!this.socket?.connected) return;
+    const meta: FrameMeta = { seq: this.frameSeq++, capturedAt: f.capturedAt, width: this.opts.width, height: this.opts.height, codec: 'h264', key: f.key, ...(f.key && f.config ? { config: f.config } : {}) };
+    // Not volatile: a lost P-frame would break every frame until the next key frame. The relay's credit window
+    // and key-frame rules deal with slow watchers; the vehicle's link carries only its own stream.
+    this.socket.emit(EV.frame, meta, f.au);
   }
 
   private sendTelemetry(): void {
@@ -162,7 +242,7 @@ export class VehicleAgent {
     const s = this.car.state;
     const t: Telemetry = {
       speed: round(s.speed),
-      heading: round((((s.heading * 180) / Math.PI) % 360 + 360) % 360),
+      heading: round(bearing(s.heading)),
       x: round(s.x),
       y: round(s.y),
       battery: round(this.car.battery),
@@ -170,6 +250,9 @@ export class VehicleAgent {
       steer: s.steer,
       estopped: this.estopped,
       lastSeq: this.lastSeq,
+      staleControls: this.staleControls,
+      codec: this.opts.codec,
+      clockOffsetMs: Math.round(this.clock.offset),
     };
     this.socket.volatile.emit(EV.telemetry, t);
   }

@@ -1,4 +1,5 @@
 import { createCanvas, type SKRSContext2D } from '@napi-rs/canvas';
+import { TIMECODE, TIMECODE_WIDTH, timecodeSquares } from './timecode.js';
 
 export interface CarState {
   x: number;
@@ -59,7 +60,8 @@ export class SimRenderer {
     this.ctx = this.canvas.getContext('2d');
   }
 
-  render(car: SimCar, hud: Hud, quality = 75): Promise<Buffer> {
+  /** Draws a frame; `capturedAt` (server time) is also written into the picture as a time code. */
+  draw(car: SimCar, hud: Hud, capturedAt = Date.now()): void {
     const { ctx, width: w, height: h, pxPerMeter: k } = this;
     const s = car.state;
     ctx.fillStyle = '#16301c';
@@ -92,8 +94,33 @@ export class SimRenderer {
     ctx.fillStyle = '#ffffff';
     ctx.font = '16px sans-serif';
     const clock = new Date().toISOString().slice(11, 23);
-    const line = `${hud.name}  ${s.speed.toFixed(2)} m/s  hdg ${(((s.heading * 180) / Math.PI) % 360).toFixed(0)}°  seq ${hud.seq}  ${hud.estopped ? 'E-STOP' : hud.connected ? 'ok' : 'offline'}  ${clock}`;
+    const line = `${hud.name}  ${s.speed.toFixed(2)} m/s  hdg ${bearing(s.heading).toFixed(0)}°  seq ${hud.seq}  ${hud.estopped ? 'E-STOP' : hud.connected ? 'ok' : 'offline'}  ${clock}`;
     ctx.fillText(line, 8, 19);
+    const y = h - TIMECODE.marginBottom - TIMECODE.square;
+    if (w >= TIMECODE_WIDTH)
+      timecodeSquares(capturedAt).forEach((b, i) => {
+        ctx.fillStyle = b ? '#ffffff' : '#000000';
+        ctx.fillRect(TIMECODE.x + i * TIMECODE.square, y, TIMECODE.square, TIMECODE.square);
+      });
+  }
+
+  jpeg(quality = 75): Promise<Buffer> {
     return this.canvas.encode('jpeg', quality);
   }
+
+  /** The picture as raw RGBA pixels, for the H.264 encoder. */
+  rgba(): Buffer {
+    return this.canvas.data();
+  }
+
+  /** Draws and encodes a JPEG (the relay benchmark's sample frame). */
+  render(car: SimCar, hud: Hud, quality = 75): Promise<Buffer> {
+    this.draw(car, hud);
+    return this.jpeg(quality);
+  }
+}
+
+/** A math angle (radians, 0 = +x, counter-clockwise) as a compass bearing in degrees (0 = north = +y, clockwise). */
+export function bearing(headingRad: number): number {
+  return ((((90 - (headingRad * 180) / Math.PI) % 360) + 360) % 360);
 }

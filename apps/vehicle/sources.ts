@@ -33,7 +33,8 @@ const EOI = Buffer.from([0xff, 0xd9]);
 
 /** ffmpeg's input arguments for what the user named: a device, a file (looped, real time), a URL, or `lavfi:<graph>`. */
 export function ffmpegInputArgs(input: string): string[] {
-  if (input.startsWith('lavfi:')) return ['-f', 'lavfi', '-i', input.slice(6)];
+  // A generated pattern is paced like a camera (ffmpeg would otherwise make it as fast as it can).
+  if (input.startsWith('lavfi:')) return ['-re', '-f', 'lavfi', '-i', input.slice(6)];
   if (input.startsWith('rtsp://')) return ['-rtsp_transport', 'tcp', '-i', input];
   if (/^[a-z]+:\/\//i.test(input)) return ['-i', input];
   if (input.startsWith('/dev/video')) return ['-f', 'v4l2', '-i', input];
@@ -60,4 +61,68 @@ export function startFfmpeg(input: string, fps: number, width: number, height: n
   child.on('error', (err) => onExit(null, `cannot run ffmpeg: ${err.message}`));
   child.on('exit', (code) => onExit(code, stderr));
   return child;
+}
+
+/** Cuts a byte stream of raw frames into frames of a fixed size. */
+export class RawFrameSplitter {
+  private parts: Buffer[] = [];
+  private have = 0;
+
+  constructor(private readonly frameBytes: number) {}
+
+  push(chunk: Buffer, onFrame: (frame: Buffer) => void): void {
+    this.parts.push(chunk);
+    this.have += chunk.length;
+    while (this.have >= this.frameBytes) {
+      const all = Buffer.concat(this.parts);
+      onFrame(all.subarray(0, this.frameBytes));
+      const rest = all.subarray(this.frameBytes);
+      this.parts = rest.length ? [rest] : [];
+      this.have = rest.length;
+    }
+  }
+}
+
+/**
+ * Runs ffmpeg on what the user named and hands over raw yuv420p frames at the requested size and rate — what the
+ * H.264 encoder (and, on request, a JPEG encoder) takes, so that a camera is opened once whatever is encoded from it.
+ */
+export function startRawCapture(input: string, fps: number, width: number, height: number, onFrame: (yuv: Buffer) => void, onExit: (code: number | null, stderr: string) => void): ChildProcess {
+  const args = ['-hide_banner', '-loglevel', 'error', ...ffmpegInputArgs(input), '-an', '-vf', `scale=${width}:${height}`, '-r', String(fps), '-f', 'rawvideo', '-pix_fmt', 'yuv420p', 'pipe:1'];
+  const child = spawn('ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const splitter = new RawFrameSplitter((width * height * 3) / 2);
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => splitter.push(chunk, onFrame));
+  child.stderr.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+  });
+  child.on('error', (err) => onExit(null, `cannot run ffmpeg: ${err.message}`));
+  child.on('exit', (code) => onExit(code, stderr));
+  return child;
+}
+
+/** JPEG from raw yuv420p frames, for watchers that cannot decode H.264 (started only while some need it). */
+export class JpegFromRaw {
+  private readonly child: ChildProcess;
+  private readonly splitter = new JpegSplitter();
+  private readonly times: number[] = [];
+
+  constructor(width: number, height: number, fps: number, onJpeg: (jpeg: Buffer, capturedAt: number) => void) {
+    const args = ['-hide_banner', '-loglevel', 'error', '-f', 'rawvideo', '-pix_fmt', 'yuv420p', '-s', `${width}x${height}`, '-r', String(fps), '-i', 'pipe:0', '-f', 'image2pipe', '-c:v', 'mjpeg', '-q:v', '5', 'pipe:1'];
+    this.child = spawn('ffmpeg', args, { stdio: ['pipe', 'pipe', 'ignore'] });
+    this.child.stdin!.on('error', () => undefined);
+    this.child.stdout!.on('data', (chunk: Buffer) => {
+      for (const jpeg of this.splitter.push(chunk)) onJpeg(jpeg, this.times.shift() ?? Date.now());
+    });
+  }
+
+  write(yuv: Buffer, capturedAt: number): void {
+    if (this.child.stdin!.writableLength > yuv.length * 2) return;
+    this.times.push(capturedAt);
+    this.child.stdin!.write(yuv);
+  }
+
+  stop(): void {
+    this.child.kill('SIGKILL');
+  }
 }

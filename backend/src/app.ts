@@ -1,6 +1,6 @@
 import fastifyCookie from '@fastify/cookie';
 import fastifyHelmet from '@fastify/helmet';
-import { BadRequestException, ForbiddenException } from '@nestjs/common';
+import { BadRequestException, ForbiddenException, RequestMethod } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
@@ -15,7 +15,9 @@ import type { AppConfig } from './config/config.js';
 import { VERSION, WEB_ROOT } from './config/paths.js';
 import { ApiExceptionFilter } from './http/api-exception.filter.js';
 import { completeDocument } from './http/contract.js';
+import { indexFor, redirectToLanguage } from './http/web-language.js';
 import { createLogger, NestPinoLogger, requestContext } from './logging/logger.js';
+import { MetricsService } from './metrics/metrics.service.js';
 import { jsonTextDepth } from './protocol/index.js';
 import { UsersService } from './users/users.service.js';
 
@@ -46,7 +48,7 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
     // Bodies are parsed below: JSON only.
     bodyParser: false,
   });
-  app.setGlobalPrefix('api');
+  app.setGlobalPrefix('api', { exclude: [{ path: 'metrics', method: RequestMethod.GET }] });
   app.enableShutdownHooks();
   const fastify = app.getHttpAdapter().getInstance() as unknown as FastifyInstance;
   acceptJsonOnly(fastify);
@@ -55,6 +57,13 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   fastify.addHook('onRequest', async (req) => refuseCrossSite(req, config.corsOrigins));
   fastify.addHook('onSend', async (req, reply) => {
     reply.header('X-Request-Id', req.id);
+  });
+  const metrics = app.get(MetricsService);
+  fastify.addHook('onResponse', (req, reply, done) => {
+    // The route's template (bounded); static files and unknown paths share one label.
+    const route = req.routeOptions.url && req.routeOptions.url !== '*' && !req.routeOptions.url.startsWith('/*') ? req.routeOptions.url : 'other';
+    metrics.httpDuration.observe({ method: req.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    done();
   });
 
   await app.register(fastifyCookie as never);
@@ -79,7 +88,13 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
   }
 
   const hasWeb = existsSync(join(WEB_ROOT, 'index.html'));
-  if (hasWeb) app.useStaticAssets({ root: WEB_ROOT, prefix: '/', wildcard: false, index: ['index.html'] });
+  if (hasWeb) {
+    // Before the static files: `/` itself must go to the visitor's language.
+    fastify.addHook('onRequest', (req, reply, done) => {
+      if (!redirectToLanguage(req, reply)) done();
+    });
+    app.useStaticAssets({ root: WEB_ROOT, prefix: '/', wildcard: false, index: ['index.html'] });
+  }
   app.useGlobalFilters(new ApiExceptionFilter(hasWeb ? spaFallback : undefined));
 
   const doc = new DocumentBuilder()
@@ -140,7 +155,7 @@ function refuseCrossSite(req: FastifyRequest, allowed: string[]): void {
   const origin = req.headers.origin;
   if (origin && (allowed.includes('*') || allowed.includes(origin))) return;
   const crossSite = site === 'cross-site' || site === 'same-site' || (origin !== undefined && origin !== `${req.protocol}://${req.host}`);
-  if (crossSite) throw new ForbiddenException(`Cross-site requests are refused; add the origin to CORS_ORIGINS to allow ${origin ?? 'it'}`);
+  if (crossSite) throw new ForbiddenException({ message: `Cross-site requests are refused; add the origin to CORS_ORIGINS to allow ${origin ?? 'it'}`, code: 'cross-site' });
 }
 
 /** Client-side routes of the web app resolve to index.html; the API and socket paths keep their 404s. */
@@ -149,6 +164,6 @@ function spaFallback(req: FastifyRequest, reply: FastifyReply): boolean {
   if (req.method !== 'GET' || path.startsWith('/api') || path.startsWith('/socket.io')) return false;
   if (!(req.headers.accept ?? '').includes('text/html')) return false;
   reply.type('text/html; charset=utf-8').header('Cache-Control', 'no-cache');
-  (reply as unknown as { sendFile(f: string): void }).sendFile('index.html');
+  (reply as unknown as { sendFile(f: string): void }).sendFile(indexFor(path));
   return true;
 }

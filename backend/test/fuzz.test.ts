@@ -41,8 +41,8 @@ function hostile(template: Record<string, unknown>): fc.Arbitrary<unknown> {
   );
   return fc.oneof(
     weird,
-    // A valid message with one field replaced by something hostile.
-    fc.tuple(fc.constantFrom(...keys), weird).map(([k, v]) => (v instanceof DeepJson ? new DeepJson(JSON.stringify({ ...template, [k]: DEEP }).replace(`"${DEEP}"`, v.text)) : { ...template, [k]: v })),
+    // A valid message with one field replaced by something hostile (a field of its own when it has none).
+    fc.tuple(keys.length ? fc.constantFrom(...keys) : fc.string({ maxLength: 10 }), weird).map(([k, v]) => (v instanceof DeepJson ? new DeepJson(JSON.stringify({ ...template, [k]: DEEP }).replace(`"${DEEP}"`, v.text)) : { ...template, [k]: v })),
     // A valid message with extra fields.
     fc.dictionary(fc.string({ maxLength: 10 }), weird.filter((v) => !(v instanceof DeepJson)), { maxKeys: 3 }).map((extra) => ({ ...template, ...extra })),
     fc.constant(template),
@@ -116,7 +116,7 @@ describe('hostile socket input', () => {
 
   it('property: every event of the protocol, from users and vehicles, with hostile payloads — the server stays up, nothing invalid is forwarded, every ack arrives', { timeout: 300_000 }, async (t) => {
     const templates: Record<string, Record<string, unknown>> = {
-      watch: { vehicleId },
+      watch: { vehicleId, codecs: ['h264', 'jpeg'] },
       unwatch: { vehicleId },
       'drive:acquire': { vehicleId },
       'drive:release': { vehicleId },
@@ -128,11 +128,15 @@ describe('hostile socket input', () => {
       frame: { seq: 1, capturedAt: Date.now(), width: 64, height: 48, codec: 'jpeg' },
       telemetry: { speed: 1, heading: 90 },
       'control:ack': { seq: 1 },
+      'video:caps': { codecs: ['h264', 'jpeg'], jpegOnRequest: true },
+      clock: { t0: 1 },
       'call:invite': { to: callee.id },
       'call:accept': { callId: randomUUID() },
       'call:decline': { callId: randomUUID() },
       'call:signal': { callId: randomUUID(), candidate: { candidate: 'c' } },
       'call:hangup': { callId: randomUUID() },
+      'dashboard:watch': {},
+      'dashboard:unwatch': {},
     };
     assert.deepEqual(Object.keys(templates).sort(), Object.keys(INBOUND_EVENTS).sort(), 'every inbound event is fuzzed');
 
@@ -148,7 +152,9 @@ describe('hostile socket input', () => {
     });
     watcher.socket.on('frame', (meta: Record<string, unknown>, bytes: Buffer) => {
       const { vehicleId: _, relayedAt: __, ...rest } = meta;
-      if (!FrameMetaSchema.safeParse(rest).success || bytes[0] !== 0xff || bytes[1] !== 0xd8) badForwards.push(`frame ${JSON.stringify(meta).slice(0, 100)}`);
+      const b = Buffer.from(bytes);
+      const okBytes = meta.codec === 'jpeg' ? b[0] === 0xff && b[1] === 0xd8 : b.length > 4 && b.readUInt32BE(0) + 4 <= b.length;
+      if (!FrameMetaSchema.safeParse(rest).success || !okBytes) badForwards.push(`frame ${JSON.stringify(meta).slice(0, 100)}`);
       watcher.socket.emit('frame:ack', { vehicleId, seq: meta.seq });
     });
     callee.peer.socket.on('call:signal', (sig: unknown) => badForwards.push(`signal to a non-party ${JSON.stringify(sig).slice(0, 100)}`));
@@ -166,7 +172,8 @@ describe('hostile socket input', () => {
               const since = peer.log.length;
               rawEmit(peer, event, payload.text);
               const err = await errorAfter(peer, since, event);
-              assert.equal(err.code, event in INBOUND_EVENTS && INBOUND_EVENTS[event].from === who ? 'invalid-payload' : 'forbidden');
+              const allowed = event in INBOUND_EVENTS && (INBOUND_EVENTS[event].from === who || INBOUND_EVENTS[event].from === 'any');
+              assert.equal(err.code, allowed ? 'invalid-payload' : 'forbidden');
               acks.refused++;
               return;
             }
@@ -208,6 +215,8 @@ describe('hostile socket input', () => {
       ['PUT', `/api/users/${me.user.id}`, { name: 'Renamed', disabled: false }],
       ['POST', '/api/vehicles', { name: 'fuzz-vehicle' }],
       ['PUT', '/api/server/maintenance', { enabled: false, message: 'later' }],
+      ['POST', '/api/users/me/tokens', { name: 'fuzz script', expiresInDays: 7 }],
+      ['PUT', `/api/vehicles/${vehicleId}/recording`, { enabled: false }],
     ];
     let cases = 0;
     const statuses = new Map<number, number>();

@@ -1,3 +1,4 @@
+import { RecordingsService } from '../src/recordings/recordings.service.js';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { Ajv } from 'ajv';
 import formats from 'ajv-formats';
@@ -89,9 +90,26 @@ describe('OpenAPI document (/api/docs-json)', () => {
     const doomed = (await s.api('POST', '/api/vehicles', { token: admin, body: { name: 'doc-doomed' } })).body;
     const victim = (await s.api('POST', '/api/users', { token: admin, body: { email: 'doc.victim@example.com', password: 'password-123', role: 'user' } })).body;
     const peer = await connectPeer(s.url, { token: user.accessToken });
-    const live = (await s.api('GET', '/api/connections?state=active', { token: admin })).body.items[0];
+    // The peer's connection row is written as it connects, not before the socket says it is connected.
+    const activeRow = async (): Promise<{ id: string }> => {
+      for (;;) {
+        const row = (await s.api('GET', '/api/connections?state=active', { token: admin })).body.items[0];
+        if (row) return row;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    const live = await activeRow();
     const fresh = await s.login('doc.user@example.com', 'password-123');
     const none = randomUUID();
+    const mint = async () => (await s.api('POST', '/api/users/me/tokens', { token: user.accessToken, body: { name: 'doc token' } })).body.id as string;
+    const [ownToken, anyToken] = [await mint(), await mint()];
+    // One finished recording (the recorder driven directly: the relay's part has its own tests).
+    const recorder = s.app.get(RecordingsService);
+    await recorder.setEnabled(vehicle.id, true);
+    recorder.driveStarted(vehicle.id, { userId: user.user.id, name: 'doc' });
+    while (!recorder.recording(vehicle.id)) await new Promise((r) => setTimeout(r, 10));
+    await recorder.driveEnded(vehicle.id, 'released');
+    const recording = (await recorder.list({ page: 1, pageSize: 1 })).items[0].id;
     type Sample = { ok: () => Promise<ApiResponse>; refused?: () => Promise<ApiResponse> };
     const samples: Record<string, Sample> = {
       authSignup: { ok: () => s.api('POST', '/api/auth/signup', { body: { email: 'doc.new@example.com', password: 'password-123' } }), refused: () => s.api('POST', '/api/auth/signup', { body: { email: 'x' } }) },
@@ -104,6 +122,16 @@ describe('OpenAPI document (/api/docs-json)', () => {
       usersCreate: { ok: () => s.api('POST', '/api/users', { token: admin, body: { email: 'doc.made@example.com', password: 'password-123', role: 'user' } }), refused: () => s.api('POST', '/api/users', { token: user.accessToken, body: { email: 'doc.no@example.com', password: 'password-123', role: 'user' } }) },
       usersUpdate: { ok: () => s.api('PUT', `/api/users/${user.user.id}`, { token: user.accessToken, body: { name: 'Doc Renamed' } }), refused: () => s.api('PUT', `/api/users/${user.user.id}`, { token: user.accessToken, body: { email: ADMIN_EMAIL } }) },
       usersRemove: { ok: () => s.api('DELETE', `/api/users/${victim.id}`, { token: admin }), refused: () => s.api('DELETE', `/api/users/${victim.id}`, { token: admin }) },
+      apiTokensCreate: { ok: () => s.api('POST', '/api/users/me/tokens', { token: user.accessToken, body: { name: 'doc script', expiresInDays: 7 } }), refused: () => s.api('POST', '/api/users/me/tokens', { token: user.accessToken, body: { name: '' } }) },
+      apiTokensListOwn: { ok: () => s.api('GET', '/api/users/me/tokens', { token: user.accessToken }), refused: () => s.api('GET', '/api/users/me/tokens') },
+      apiTokensRevokeOwn: { ok: () => s.api('DELETE', `/api/users/me/tokens/${ownToken}`, { token: user.accessToken }), refused: () => s.api('DELETE', `/api/users/me/tokens/${ownToken}`, { token: user.accessToken }) },
+      apiTokensListAll: { ok: () => s.api('GET', '/api/tokens', { token: admin }), refused: () => s.api('GET', '/api/tokens', { token: user.accessToken }) },
+      apiTokensRevokeAny: { ok: () => s.api('DELETE', `/api/tokens/${anyToken}`, { token: admin }), refused: () => s.api('DELETE', `/api/tokens/${anyToken}`, { token: user.accessToken }) },
+      recordingsList: { ok: () => s.api('GET', '/api/recordings?pageSize=5', { token: admin }), refused: () => s.api('GET', '/api/recordings', { token: user.accessToken }) },
+      recordingsGet: { ok: () => s.api('GET', `/api/recordings/${recording}`, { token: admin }), refused: () => s.api('GET', `/api/recordings/${none}`, { token: admin }) },
+      recordingsFile: { ok: () => s.api('GET', `/api/recordings/${recording}/file`, { token: admin }), refused: () => s.api('GET', `/api/recordings/${recording}/file`, { token: admin, headers: { range: 'bytes=999999999-' } }) },
+      recordingsSetRecording: { ok: () => s.api('PUT', `/api/vehicles/${vehicle.id}/recording`, { token: admin, body: { enabled: false } }), refused: () => s.api('PUT', `/api/vehicles/${none}/recording`, { token: admin, body: { enabled: true } }) },
+      recordingsRemove: { ok: () => s.api('DELETE', `/api/recordings/${recording}`, { token: admin }), refused: () => s.api('DELETE', `/api/recordings/${recording}`, { token: admin }) },
       healthHealth: { ok: () => s.api('GET', '/api/health') },
       healthHealthHead: { ok: () => s.api('HEAD', '/api/health') },
       connectionsList: { ok: () => s.api('GET', '/api/connections?pageSize=5', { token: admin }), refused: () => s.api('GET', '/api/connections?pageSize=501', { token: admin }) },

@@ -5,6 +5,12 @@ import { can, type Permission } from '../protocol/index.js';
 import { AuthService } from './auth.service.js';
 import { IS_PUBLIC, REQUIRED_PERMISSION, type Principal } from './decorators.js';
 
+/** The token of an `Authorization: Bearer …` header, if there is one. */
+export function bearerToken(req: FastifyRequest): string | undefined {
+  const header = req.headers.authorization;
+  return header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+}
+
 /** Global: every HTTP route needs a valid bearer unless marked @Public(); permissions come from the one map. */
 @Injectable()
 export class AuthGuard implements CanActivate {
@@ -15,9 +21,7 @@ export class AuthGuard implements CanActivate {
     const targets = [context.getHandler(), context.getClass()];
     if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, targets)) return true;
     const req = context.switchToHttp().getRequest<FastifyRequest & { user?: Principal }>();
-    const header = req.headers.authorization;
-    const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
-    req.user = await this.auth.verifyAccessToken(token);
+    req.user = await this.auth.verifyBearer(bearerToken(req));
     const permission = this.reflector.getAllAndOverride<Permission | undefined>(REQUIRED_PERMISSION, targets);
     if (permission && !can(req.user.role, permission)) throw new ForbiddenException(`Needs the ${permission} permission`);
     return true;

@@ -2,6 +2,7 @@ import { Global, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { JwtModule } from '@nestjs/jwt';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { ApiToken } from '../api-tokens/api-token.entity.js';
 import { CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
 import { User } from '../users/user.entity.js';
@@ -18,7 +19,7 @@ import { RefreshToken, Session } from './session.entity.js';
 @Global()
 @Module({
   imports: [
-    TypeOrmModule.forFeature([User, Session, RefreshToken, Vehicle]),
+    TypeOrmModule.forFeature([User, Session, RefreshToken, Vehicle, ApiToken]),
     JwtModule.registerAsync({ inject: [CONFIG], useFactory: (c: AppConfig) => ({ secret: c.jwtSecret }) }),
     UsersModule,
   ],

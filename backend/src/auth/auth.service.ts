@@ -5,9 +5,11 @@ import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { IsNull, type Repository } from 'typeorm';
 import { DatabaseService } from '../database/database.service.js';
 import { HttpErrorWithHeaders } from '../http/api-exception.filter.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
-import { ACCESS_TOKEN_TTL_SECONDS, REFRESH_GRACE_SECONDS, REFRESH_TOKEN_MAX, REFRESH_TOKEN_TTL_SECONDS, type AuthOutcome, type LoginRequest, type Role, type TokenPair } from '../protocol/index.js';
+import { ACCESS_TOKEN_TTL_SECONDS, API_TOKEN_PREFIX, API_TOKEN_TOUCH_SECONDS, REFRESH_GRACE_SECONDS, REFRESH_TOKEN_MAX, REFRESH_TOKEN_TTL_SECONDS, type AuthOutcome, type LoginRequest, type Role, type TokenPair } from '../protocol/index.js';
+import { ApiToken } from '../api-tokens/api-token.entity.js';
 import { User, toUserView } from '../users/user.entity.js';
 import { Vehicle } from '../vehicles/vehicle.entity.js';
 import { AuthEvents } from './auth-events.js';
@@ -37,10 +39,12 @@ export class AuthService {
     private readonly passwords: PasswordService,
     private readonly db: DatabaseService,
     private readonly events: AuthEvents,
+    private readonly metrics: MetricsService,
     @InjectRepository(User) private readonly users: Repository<User>,
     @InjectRepository(Session) private readonly sessions: Repository<Session>,
     @InjectRepository(RefreshToken) private readonly tokens: Repository<RefreshToken>,
     @InjectRepository(Vehicle) private readonly vehicles: Repository<Vehicle>,
+    @InjectRepository(ApiToken) private readonly apiTokens: Repository<ApiToken>,
     @Inject(CONFIG) config: AppConfig,
     @Inject(LOGIN_THROTTLE) private readonly throttle: LoginThrottleStore,
   ) {
@@ -54,7 +58,7 @@ export class AuthService {
   /** Refuses with 503 and the gate's message when sessions of this role may not start now. */
   assertOpen(role: Role | null): void {
     const refused = this.gate(role);
-    if (refused) throw new HttpErrorWithHeaders(HttpStatus.SERVICE_UNAVAILABLE, refused, {});
+    if (refused) throw new HttpErrorWithHeaders(HttpStatus.SERVICE_UNAVAILABLE, refused, {}, 'maintenance');
   }
 
   async login(req: Required<LoginRequest>, client: ClientInfo): Promise<TokenPair> {
@@ -70,11 +74,11 @@ export class AuthService {
     if (!user || !ok) {
       await this.throttle.fail(key).catch(() => undefined);
       this.record('bad-credentials', client, email, user?.id ?? null);
-      throw new UnauthorizedException(BAD_CREDENTIALS);
+      throw new UnauthorizedException({ message: BAD_CREDENTIALS, code: 'bad-credentials' });
     }
     if (user.disabled) {
       this.record('disabled', client, email, user.id);
-      throw new UnauthorizedException('This account is disabled');
+      throw new UnauthorizedException({ message: 'This account is disabled', code: 'account-disabled' });
     }
     if (this.gate(user.role)) {
       this.record('maintenance', client, email, user.id);
@@ -124,7 +128,7 @@ export class AuthService {
     if (!user || user.disabled) {
       await this.revokeSessions(session.userId, 'disabled', [session.id]);
       this.record('disabled', client, user?.email ?? null, session.userId);
-      throw new UnauthorizedException('This account is disabled');
+      throw new UnauthorizedException({ message: 'This account is disabled', code: 'account-disabled' });
     }
     if (this.gate(user.role)) {
       this.record('maintenance', client, user.email, user.id);
@@ -168,9 +172,15 @@ export class AuthService {
     this.events.emit('revoked', { userId, sessionIds, reason });
   }
 
+  /** An HTTP bearer: a personal API token (`vct_…`) or an access token. */
+  verifyBearer(token: string | undefined | null): Promise<Principal> {
+    return token?.startsWith(API_TOKEN_PREFIX) ? this.verifyApiToken(token) : this.verifyAccessToken(token);
+  }
+
   /** Checks an access token (HTTP bearer or socket handshake) against its live session and account. */
   async verifyAccessToken(token: string | undefined | null): Promise<Principal> {
     if (!token) throw new UnauthorizedException('Missing bearer token');
+    if (token.startsWith(API_TOKEN_PREFIX)) throw new UnauthorizedException('API tokens are for the REST API; sign in for a live connection');
     let payload: { sub?: unknown; sid?: unknown; exp?: unknown };
     try {
       payload = await this.jwt.verifyAsync(token, { algorithms: ['HS256'] });
@@ -186,8 +196,29 @@ export class AuthService {
       .where('s.id = :sid AND s.userId = :sub', { sid: payload.sid, sub: payload.sub })
       .getRawOne<{ revokedAt: unknown; id: string; email: string; name: string; role: Principal['role']; disabled: unknown }>();
     if (!row || row.revokedAt) throw new UnauthorizedException('session revoked');
-    if (row.disabled === true || row.disabled === 1 || row.disabled === '1') throw new UnauthorizedException('This account is disabled');
+    if (row.disabled === true || row.disabled === 1 || row.disabled === '1') throw new UnauthorizedException({ message: 'This account is disabled', code: 'account-disabled' });
     return { userId: row.id, sessionId: payload.sid, email: row.email, name: row.name, role: row.role, exp: payload.exp as number };
+  }
+
+  /** A personal API token: live (not revoked, not expired) and its owner's account enabled; acts with the owner's role. */
+  async verifyApiToken(token: string): Promise<Principal> {
+    if (token.length > 128) throw new UnauthorizedException('invalid API token');
+    const row = await this.apiTokens
+      .createQueryBuilder('t')
+      .innerJoin(User, 'u', 'u.id = t.userId')
+      .select(['t.id AS "tokenId"', 't.expiresAt AS "expiresAt"', 't.revokedAt AS "revokedAt"', 't.lastUsedAt AS "lastUsedAt"'])
+      .addSelect(['u.id AS "id"', 'u.email AS "email"', 'u.name AS "name"', 'u.role AS "role"', 'u.disabled AS "disabled"'])
+      .where('t.tokenHash = :hash', { hash: sha256(token) })
+      .getRawOne<{ tokenId: string; expiresAt: unknown; revokedAt: unknown; lastUsedAt: unknown; id: string; email: string; name: string; role: Principal['role']; disabled: unknown }>();
+    if (!row || row.revokedAt) throw new UnauthorizedException('API token revoked or unknown');
+    const expiresAt = asDate(row.expiresAt);
+    if (expiresAt.getTime() <= Date.now()) throw new UnauthorizedException('API token expired');
+    if (row.disabled === true || row.disabled === 1 || row.disabled === '1') throw new UnauthorizedException({ message: 'This account is disabled', code: 'account-disabled' });
+    const lastUsed = row.lastUsedAt == null ? 0 : asDate(row.lastUsedAt).getTime();
+    if (Date.now() - lastUsed >= API_TOKEN_TOUCH_SECONDS * 1000) {
+      await this.db.transaction((m) => m.update(ApiToken, { id: row.tokenId }, { lastUsedAt: new Date() }));
+    }
+    return { userId: row.id, sessionId: `api-token:${row.tokenId}`, email: row.email, name: row.name, role: row.role, exp: Math.floor(expiresAt.getTime() / 1000), apiTokenId: row.tokenId };
   }
 
   async verifyVehicleToken(token: string | undefined | null): Promise<VehiclePrincipal> {
@@ -215,8 +246,16 @@ export class AuthService {
   }
 
   private record(outcome: AuthOutcome, client: ClientInfo, email: string | null, userId: string | null): void {
+    this.metrics.authEvents.inc({ outcome });
     this.events.emit('auth', { at: new Date(), email, userId, ip: client.ip, userAgent: client.userAgent, outcome });
   }
+}
+
+/** A raw date column: a Date (PostgreSQL) or the driver's text (SQLite, stored as UTC). */
+function asDate(v: unknown): Date {
+  if (v instanceof Date) return v;
+  const s = String(v);
+  return new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(s) ? s : s.replace(' ', 'T') + 'Z');
 }
 
 function newRefreshToken(): string {

@@ -19,6 +19,8 @@ export interface Principal {
   role: Role;
   /** Access-token expiry, epoch seconds. */
   exp: number;
+  /** Set when a personal API token authenticated the call (REST only); sessionId is then `api-token:<id>`. */
+  apiTokenId?: string;
 }
 
 export interface VehiclePrincipal {

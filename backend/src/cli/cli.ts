@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs';
 import 'reflect-metadata';
 import { z } from 'zod';
 import { AuthModule } from '../auth/auth.module.js';
+import { MetricsModule } from '../metrics/metrics.module.js';
+import { SocketsModule } from '../sockets/sockets.module.js';
 import type { Principal } from '../auth/decorators.js';
 import { ClusterModule } from '../cluster/cluster.module.js';
 import { ConfigModule } from '../config/config.module.js';
@@ -223,7 +225,7 @@ function parseArgs(argv: string[], command: Command): Args {
 @Module({})
 class CliModule {
   static forRoot(config: ReturnType<typeof loadConfig>): DynamicModule {
-    return { module: CliModule, imports: [ConfigModule.forRoot(config), DatabaseModule, ClusterModule, AuthModule, UsersModule, VehiclesModule] };
+    return { module: CliModule, imports: [ConfigModule.forRoot(config), DatabaseModule, ClusterModule, SocketsModule, MetricsModule, AuthModule, UsersModule, VehiclesModule] };
   }
 }
 

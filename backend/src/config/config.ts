@@ -75,6 +75,22 @@ const EnvSchema = z.object({
   TURN_CREDENTIAL: z.string().optional(),
   TURN_SECRET: z.string().optional(),
   TURN_TTL_SECONDS: positiveInt(3600, 7 * 24 * 3600),
+  RECORD_DRIVES: bool(false),
+  RECORDINGS_DIR: z.string().min(1, 'must not be empty').optional(),
+  RECORDING_RETENTION_DAYS: positiveInt(30, 36500),
+  RECORDINGS_MAX_GB: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return 20;
+      const n = Number(v);
+      if (!Number.isFinite(n) || n <= 0 || n > 1_000_000) {
+        ctx.addIssue({ code: 'custom', message: 'must be a number of gigabytes above 0, e.g. 0.5 or 20' });
+        return z.NEVER;
+      }
+      return n;
+    }),
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').max(256, 'must be at most 256 characters').optional(),
   REDIS_URL: z
     .string()
     .optional()
@@ -102,6 +118,10 @@ export interface AppConfig {
   corsOrigins: string[];
   demoVehicle: boolean;
   connectionRetentionDays: number;
+  /** Bearer token for GET /metrics; without it only loopback clients may scrape. */
+  metricsToken?: string;
+  /** Drive recordings (MCAP): every drive when `all`, else the vehicles an admin turned it on for. */
+  recordings: { all: boolean; dir: string; retentionDays: number; maxBytes: number };
   /** Several instances share state through Redis when set; one process with no Redis otherwise. */
   redis: { url: string; prefix: string } | null;
   /** This process among the instances: stable across its restarts (connection rows are closed per instance). */
@@ -163,6 +183,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     corsOrigins: e.CORS_ORIGINS,
     demoVehicle: e.VICER_DEMO,
     connectionRetentionDays: e.CONNECTION_RETENTION_DAYS,
+    metricsToken: e.METRICS_TOKEN,
+    recordings: {
+      all: e.RECORD_DRIVES,
+      dir: e.RECORDINGS_DIR ? resolve(e.RECORDINGS_DIR) : join(dataDir, 'recordings'),
+      retentionDays: e.RECORDING_RETENTION_DAYS,
+      maxBytes: Math.round(e.RECORDINGS_MAX_GB * 1024 ** 3),
+    },
     redis: e.REDIS_URL ? { url: e.REDIS_URL, prefix: e.REDIS_PREFIX } : null,
     instanceId: e.INSTANCE_ID ?? `${hostname()}-${e.PORT}`,
     rtc: {

@@ -1,12 +1,12 @@
 import { ArgumentsHost, Catch, HttpException, HttpStatus, Logger, type ExceptionFilter } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { STATUS_CODES } from 'node:http';
-import type { ApiErrorBody } from '../protocol/index.js';
+import { defaultErrorCode, type ApiErrorBody } from '../protocol/index.js';
 
-/** An HTTP error that also sets response headers (Retry-After on 429). */
+/** An HTTP error that also sets response headers (Retry-After on 429), with its code when it has a specific one. */
 export class HttpErrorWithHeaders extends HttpException {
-  constructor(status: number, message: string, readonly headers: Record<string, string>) {
-    super({ message }, status);
+  constructor(status: number, message: string, readonly headers: Record<string, string>, code?: string) {
+    super({ message, ...(code ? { code } : {}) }, status);
   }
 }
 
@@ -22,13 +22,14 @@ export function toErrorBody(exception: unknown): ApiErrorBody {
   if (exception instanceof HttpException) {
     const status = exception.getStatus();
     const res = exception.getResponse();
-    const body: ApiErrorBody = { statusCode: status, error: STATUS_CODES[status] ?? 'Error', message: exception.message };
+    const body: ApiErrorBody = { statusCode: status, code: defaultErrorCode(status), error: STATUS_CODES[status] ?? 'Error', message: exception.message };
     if (typeof res === 'string') body.message = res;
     else if (res && typeof res === 'object') {
-      const r = res as { message?: unknown; details?: ApiErrorBody['details'] };
+      const r = res as { message?: unknown; details?: ApiErrorBody['details']; code?: unknown };
       if (typeof r.message === 'string') body.message = r.message;
       else if (Array.isArray(r.message)) body.message = r.message.join('; ');
       if (r.details) body.details = r.details;
+      if (typeof r.code === 'string') body.code = r.code;
     }
     if (status === HttpStatus.UNSUPPORTED_MEDIA_TYPE) body.message = FASTIFY_MESSAGES.FST_ERR_CTP_INVALID_MEDIA_TYPE;
     if (status === HttpStatus.PAYLOAD_TOO_LARGE) body.message = FASTIFY_MESSAGES.FST_ERR_CTP_BODY_TOO_LARGE;
@@ -39,9 +40,9 @@ export function toErrorBody(exception: unknown): ApiErrorBody {
     // Fastify's own client errors (malformed JSON, body too large, bad content type).
     const status = fastifyError.statusCode;
     const message = FASTIFY_MESSAGES[fastifyError.code ?? ''] ?? fastifyError.message ?? 'Bad request';
-    return { statusCode: status, error: STATUS_CODES[status] ?? 'Error', message };
+    return { statusCode: status, code: defaultErrorCode(status), error: STATUS_CODES[status] ?? 'Error', message };
   }
-  return { statusCode: 500, error: STATUS_CODES[500]!, message: 'Internal server error' };
+  return { statusCode: 500, code: 'internal', error: STATUS_CODES[500]!, message: 'Internal server error' };
 }
 
 @Catch()

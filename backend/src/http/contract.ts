@@ -16,8 +16,8 @@ export interface ContractSpec {
   bodyOptional?: boolean;
   query?: z.ZodObject;
   params?: z.ZodObject;
-  /** The success answer: a schema (JSON), 'csv', or null for no body. */
-  response: z.ZodType | 'csv' | null;
+  /** The success answer: a schema (JSON), 'csv', 'mcap' (a file, with Range), or null for no body. */
+  response: z.ZodType | 'csv' | 'mcap' | null;
   status?: number;
   /** A resource named in the path may not exist (404). */
   notFound?: boolean;
@@ -157,6 +157,11 @@ export function completeDocument(doc: Json): Json {
       const headers = c.responseHeaders ? Object.fromEntries(Object.entries(c.responseHeaders).map(([h, d]) => [h, { description: d, schema: { type: 'string' } }])) : undefined;
       if (c.response === null) responses[status] = { description: STATUS_CODES[status] };
       else if (c.response === 'csv') responses[status] = { description: 'CSV (RFC 4180), streamed', content: { 'text/csv': { schema: { type: 'string' } } } };
+      else if (c.response === 'mcap') {
+        responses[status] = { description: 'The MCAP file, streamed', content: { 'application/x-mcap': { schema: { type: 'string', format: 'binary' } } } };
+        responses[206] = { description: 'The requested byte range (Range: bytes=a-b)', content: { 'application/x-mcap': { schema: { type: 'string', format: 'binary' } } } };
+        responses[416] = { description: 'The range is outside the file (Content-Range: bytes */size)', content: { 'application/json': { schema: ref('Error') } } };
+      }
       else responses[status] = { description: STATUS_CODES[status], content: { 'application/json': { schema: schemaOf(c.response) } } };
       if (headers) responses[status].headers = headers;
       if (c.body || c.query || c.params) responses[400] = errorResponse(400, 'a field is missing or invalid; `details` names each');

@@ -96,8 +96,8 @@ const intIn = (min: number, max: number, dflt: number) =>
     .transform((n) => n ?? dflt)
     .meta({ type: 'integer', minimum: min, maximum: max, default: dflt, description: `${min}–${max}, default ${dflt}` });
 
-const paging = { page: intIn(1, 1_000_000, 1), pageSize: intIn(1, PAGE_SIZE_MAX, PAGE_SIZE_DEFAULT) };
-const period = { from: isoDate.optional(), to: isoDate.optional() };
+export const paging = { page: intIn(1, 1_000_000, 1), pageSize: intIn(1, PAGE_SIZE_MAX, PAGE_SIZE_DEFAULT) };
+export const period = { from: isoDate.optional(), to: isoDate.optional() };
 
 export const PagingQuerySchema = z.strictObject({ ...paging });
 export type PagingQuery = z.output<typeof PagingQuerySchema>;

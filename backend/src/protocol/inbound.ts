@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { CALL_EVENTS, CALL_LIMITS, CallInviteSchema, CallRefSchema, CallSignalSchema } from './calls.js';
 import {
+  ClockSchema,
   ControlSchema,
   DriveAcquireSchema,
   FrameAckSchema,
@@ -11,15 +12,18 @@ import {
   TelemetrySchema,
   VehicleControlAckSchema,
   VehicleRefSchema,
+  VideoCapsSchema,
+  WatchSchema,
   type RelayErrorCode,
 } from './relay.js';
+import { DASHBOARD_EVENTS, DashboardWatchSchema } from './dashboard.js';
 import { checkBounds, fieldErrors, summarize, type PayloadBounds } from './validation.js';
 
 /** Who may send an event on the relay socket. */
 export type Sender = 'user' | 'vehicle';
 
 export interface InboundEvent {
-  from: Sender;
+  from: Sender | 'any';
   schema: z.ZodType;
   /** Checked before the schema runs: nothing walks a payload bigger or deeper than this. */
   bounds: PayloadBounds;
@@ -28,11 +32,11 @@ export interface InboundEvent {
 }
 
 /** Small objects of ids and numbers. */
-const SMALL: PayloadBounds = { maxBytes: 1024, maxDepth: 2 };
+const SMALL: PayloadBounds = { maxBytes: 1024, maxDepth: 3 };
 
 /** Every event a client may send, with its sender, schema and bounds: the server validates with this table. */
 export const INBOUND_EVENTS: Record<string, InboundEvent> = {
-  [RELAY_EVENTS.watch]: { from: 'user', schema: VehicleRefSchema, bounds: SMALL },
+  [RELAY_EVENTS.watch]: { from: 'user', schema: WatchSchema, bounds: SMALL },
   [RELAY_EVENTS.unwatch]: { from: 'user', schema: VehicleRefSchema, bounds: SMALL },
   [RELAY_EVENTS.driveAcquire]: { from: 'user', schema: DriveAcquireSchema, bounds: SMALL },
   [RELAY_EVENTS.driveRelease]: { from: 'user', schema: VehicleRefSchema, bounds: SMALL },
@@ -41,9 +45,13 @@ export const INBOUND_EVENTS: Record<string, InboundEvent> = {
   [RELAY_EVENTS.estopClear]: { from: 'user', schema: VehicleRefSchema, bounds: SMALL },
   [RELAY_EVENTS.frameAck]: { from: 'user', schema: FrameAckSchema, bounds: SMALL },
   [RELAY_EVENTS.reauth]: { from: 'user', schema: ReauthSchema, bounds: { maxBytes: 8 * 1024, maxDepth: 2 } },
-  [RELAY_EVENTS.frame]: { from: 'vehicle', schema: FrameMetaSchema, bounds: SMALL, binary: { maxBytes: RELAY_LIMITS.maxMessageBytes } },
+  [RELAY_EVENTS.frame]: { from: 'vehicle', schema: FrameMetaSchema, bounds: { maxBytes: 2048, maxDepth: 3 }, binary: { maxBytes: RELAY_LIMITS.maxMessageBytes } },
   [RELAY_EVENTS.telemetry]: { from: 'vehicle', schema: TelemetrySchema, bounds: { maxBytes: RELAY_LIMITS.telemetryMaxBytes, maxDepth: RELAY_LIMITS.telemetryMaxDepth } },
   [RELAY_EVENTS.controlAck]: { from: 'vehicle', schema: VehicleControlAckSchema, bounds: SMALL },
+  [RELAY_EVENTS.videoCaps]: { from: 'vehicle', schema: VideoCapsSchema, bounds: SMALL },
+  [RELAY_EVENTS.clock]: { from: 'any', schema: ClockSchema, bounds: SMALL },
+  [DASHBOARD_EVENTS.watch]: { from: 'user', schema: DashboardWatchSchema, bounds: SMALL },
+  [DASHBOARD_EVENTS.unwatch]: { from: 'user', schema: DashboardWatchSchema, bounds: SMALL },
   [CALL_EVENTS.invite]: { from: 'user', schema: CallInviteSchema, bounds: SMALL },
   [CALL_EVENTS.accept]: { from: 'user', schema: CallRefSchema, bounds: SMALL },
   [CALL_EVENTS.decline]: { from: 'user', schema: CallRefSchema, bounds: SMALL },
@@ -66,7 +74,7 @@ export function parseInbound(name: unknown, args: unknown[], sender: Sender): In
   try {
     const spec = typeof name === 'string' && Object.hasOwn(INBOUND_EVENTS, name) ? INBOUND_EVENTS[name] : undefined;
     if (!spec) return { ok: false, event, code: 'unknown-event', message: `unknown event ${event}` };
-    if (spec.from !== sender) return { ok: false, event, code: 'forbidden', message: `a ${sender} cannot send ${event}` };
+    if (spec.from !== 'any' && spec.from !== sender) return { ok: false, event, code: 'forbidden', message: `a ${sender} cannot send ${event}` };
     const expected = spec.binary ? 2 : 1;
     if (args.length !== expected) return { ok: false, event, code: 'invalid-payload', message: `${event} takes ${expected === 1 ? 'one argument' : 'two arguments: the meta object and the binary data'}` };
     const tooBig = checkBounds(args[0], spec.bounds);

@@ -7,3 +7,8 @@ export * from './relay.js';
 export * from './connections.js';
 export * from './calls.js';
 export * from './inbound.js';
+export * from './clock.js';
+export * from './acks.js';
+export * from './api-tokens.js';
+export * from './dashboard.js';
+export * from './recordings.js';

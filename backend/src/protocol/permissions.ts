@@ -16,6 +16,10 @@ export const PERMISSIONS = {
   'estop:clear-any': ['admin'],
   /** Read the connection and auth-event logs, export them, kick sessions. */
   'connections:manage': ['admin'],
+  /** List, download and delete drive recordings; turn recording on per vehicle. */
+  'recordings:manage': ['admin'],
+  /** Watch the live operations dashboard. */
+  'dashboard:view': ['admin'],
   /** Close or open the server to new sessions; connect while it is closed. */
   'server:maintenance': ['admin'],
 } as const satisfies Record<string, readonly Role[]>;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { bool, wants, finite, int, isoDateTime, text, uuid } from './fields.js';
+import { bool, finite, int, isoDateTime, text, tooLong, uuid, wants } from './fields.js';
 
 /** Socket.IO namespace of the relay (default path /socket.io). */
 export const RELAY_NAMESPACE = '/relay';
@@ -17,11 +17,34 @@ export const RELAY_LIMITS = {
   leaseMs: 1000,
   /** The agent stops the car by itself after this long without a control. */
   agentDeadManMs: 500,
-  /** Unacknowledged frames a watcher may have in flight. */
+  /** Unacknowledged frames a watcher may have in flight: JPEG (any frame stands alone; the newest wins). */
   creditWindow: 2,
+  /**
+   * The same for H.264, whose frames are small and all needed (skipping one means starting again from a key frame):
+   * a third of a second at 30 fps, so a link with a long round trip still gets every frame.
+   */
+  creditWindowH264: 10,
+  /**
+   * Acks are cumulative (an ack settles every earlier frame too), so a watcher acknowledges every n-th frame drawn,
+   * and at the latest `ackFlushMs` after one was drawn. JPEG acks each frame: its window is two frames.
+   */
+  ackEvery: { jpeg: 1, h264: 5 },
+  ackFlushMs: 170,
   /** Watchers of one vehicle. */
   maxWatchersPerVehicle: 500,
+  /** The frames of one H.264 group of pictures kept for watchers who join late or fell behind, at most. */
+  gopCacheBytes: 4 * 1024 * 1024,
+  /** A vehicle is asked for a key frame at most this often (requests from many watchers are coalesced). */
+  keyframeRequestMs: 1000,
+  /** A control older than this in server time when it reaches the vehicle is not applied. */
+  staleControlMs: 250,
+  /** The web app sends zero when no frame was drawn for this long: nobody drives blind. */
+  staleVideoMs: 500,
 } as const;
+
+/** Video codecs on the relay: H.264 (WebCodecs in the browser) and JPEG (everywhere). */
+export const VIDEO_CODECS = ['h264', 'jpeg'] as const;
+export type VideoCodec = (typeof VIDEO_CODECS)[number];
 
 export const RELAY_EVENTS = {
   // user → server
@@ -35,12 +58,21 @@ export const RELAY_EVENTS = {
   frameAck: 'frame:ack',
   /** Hands the socket a fresh access token before the old one expires. */
   reauth: 'auth',
+  // any client → server
+  /** Clock sync: the ack carries the server's time (NTP-style offset estimate, best of several). */
+  clock: 'clock',
   // vehicle → server
   frame: 'frame',
   telemetry: 'telemetry',
   controlAck: 'control:ack',
+  /** What the vehicle can send: codecs, and whether it can add a JPEG stream on request. */
+  videoCaps: 'video:caps',
   // server → vehicle
   stop: 'stop',
+  /** Send a key frame soon (a watcher joined or fell behind). */
+  keyframeRequest: 'keyframe:request',
+  /** Which streams watchers need: `jpeg: true` when some watcher cannot decode H.264. */
+  videoConfig: 'video:config',
   // server → every socket, once connected
   hello: 'hello',
   // server → users
@@ -71,6 +103,8 @@ export const RELAY_ERRORS = [
   'internal',
   /** The shared state of several instances (Redis) is unreachable: no new driver lock until it returns. */
   'unavailable',
+  /** The watcher cannot decode what the vehicle sends, and the vehicle cannot send anything else. */
+  'codec-unavailable',
 ] as const;
 export type RelayErrorCode = (typeof RELAY_ERRORS)[number];
 
@@ -86,17 +120,33 @@ const unit = finite().refine((n) => n >= -1 && n <= 1, 'must be between -1 and 1
 const seq = int(0, Number.MAX_SAFE_INTEGER);
 
 export const VehicleRefSchema = z.strictObject({ vehicleId });
+const codecs = z.array(z.enum(VIDEO_CODECS, { error: wants('must be h264 or jpeg') }), { error: wants('must be a list of codecs') }).min(1, 'must name a codec').max(2);
+/** `codecs`: what this watcher can decode, preferred first (default: JPEG only, which every client can draw). */
+export const WatchSchema = z.strictObject({ vehicleId, codecs: codecs.optional() });
+export const ClockSchema = z.strictObject({ t0: finite() });
+export const VideoCapsSchema = z.strictObject({ codecs, jpegOnRequest: bool().optional() });
 export const DriveAcquireSchema = z.strictObject({ vehicleId, force: bool().optional() });
 export const ControlSchema = z.strictObject({ vehicleId, seq, throttle: unit, steer: unit, sentAt: finite() });
 export const FrameAckSchema = z.strictObject({ vehicleId, seq });
 export const ReauthSchema = z.strictObject({ token: text({ min: 1, max: 4096 }) });
-export const FrameMetaSchema = z.strictObject({
-  seq,
-  capturedAt: finite(),
-  width: int(1, 8192),
-  height: int(1, 8192),
-  codec: z.literal('jpeg', { error: wants('must be "jpeg"') }),
+const frameCommon = { seq, capturedAt: finite(), width: int(1, 8192), height: int(1, 8192) };
+/** H.264 in AVC format (length-prefixed NAL units); key frames carry the decoder configuration (avcC). */
+export const H264ConfigSchema = z.strictObject({
+  /** The codec string WebCodecs takes, e.g. avc1.42C01E (from the SPS's profile, constraints and level). */
+  codec: z.string({ error: wants('must be a string') }).regex(/^avc1\.[0-9A-Fa-f]{6}$/, 'must be an avc1.PPCCLL codec string'),
+  /** The AVCDecoderConfigurationRecord (SPS and PPS), base64. */
+  description: z.string({ error: wants('must be a string') }).max(1024, tooLong(1024)).regex(/^[A-Za-z0-9+/]+={0,2}$/, 'must be base64'),
 });
+export const FrameMetaSchema = z
+  .discriminatedUnion(
+    'codec',
+    [
+      z.strictObject({ ...frameCommon, codec: z.literal('jpeg') }),
+      z.strictObject({ ...frameCommon, codec: z.literal('h264'), key: bool(), config: H264ConfigSchema.optional() }),
+    ],
+    { error: wants('must be "jpeg" or "h264"') },
+  )
+  .refine((m) => m.codec !== 'h264' || !m.key || m.config !== undefined, { message: 'a key frame carries its decoder config', path: ['config'] });
 export const VehicleControlAckSchema = z.strictObject({ seq });
 /** Any JSON object; its size and depth are bounded before this runs (see INBOUND_EVENTS). */
 export const TelemetrySchema = z.record(z.string().max(64, 'keys must be at most 64 characters'), z.unknown(), { error: wants('must be an object') });
@@ -106,20 +156,36 @@ export type DriveAcquire = z.infer<typeof DriveAcquireSchema>;
 export type ControlMessage = z.infer<typeof ControlSchema>;
 export type FrameAck = z.infer<typeof FrameAckSchema>;
 export type FrameMeta = z.infer<typeof FrameMetaSchema>;
+export type H264Config = z.infer<typeof H264ConfigSchema>;
+export type WatchRequest = z.infer<typeof WatchSchema>;
+export type VideoCaps = z.infer<typeof VideoCapsSchema>;
 export type Telemetry = Record<string, unknown> & { speed?: number; heading?: number; x?: number; y?: number; battery?: number };
 
-/** What the vehicle receives. */
+/** What the vehicle receives. `sentAt` is when the driver sent it, in server time (see `clock`). */
 export interface VehicleControl {
   seq: number;
   throttle: number;
   steer: number;
+  sentAt: number;
 }
 
-/** What watchers receive with each frame (second argument: the JPEG bytes). */
-export interface RelayedFrameMeta extends FrameMeta {
+/** The ack of `clock`: the client's `t0` back, and the server's time when it answered (epoch ms). */
+export interface ClockAck {
+  ok: true;
+  t0: number;
+  server: number;
+}
+
+/** To a vehicle: the streams its watchers need. */
+export interface VideoConfig {
+  jpeg: boolean;
+}
+
+/** What watchers receive with each frame (second argument: the JPEG bytes or the H.264 access unit). */
+export type RelayedFrameMeta = FrameMeta & {
   vehicleId: string;
   relayedAt: number;
-}
+};
 
 export const DriverViewSchema = z.strictObject({ userId: z.uuid(), name: z.string() }).meta({ id: 'Driver' });
 export type DriverView = z.infer<typeof DriverViewSchema>;
@@ -137,6 +203,8 @@ export type VehicleState = z.infer<typeof VehicleStateSchema>;
 export interface WatchAck {
   ok: boolean;
   state?: VehicleState;
+  /** The codec this watcher will get. */
+  codec?: VideoCodec;
   error?: RelayErrorEvent;
 }
 

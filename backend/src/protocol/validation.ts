@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { ApiFieldError } from './errors.js';
+import type { ApiFieldError, FieldErrorCode } from './errors.js';
 
 /** Flattens a zod error into "field: message" pairs; the first one names the field in the summary message. */
 export function fieldErrors(error: z.ZodError): ApiFieldError[] {
@@ -7,13 +7,24 @@ export function fieldErrors(error: z.ZodError): ApiFieldError[] {
   for (const issue of error.issues) {
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) {
-        out.push({ field: [...issue.path, key].join('.'), message: 'unknown field' });
+        out.push({ field: [...issue.path, key].join('.'), message: 'unknown field', code: 'unknown-field' });
       }
       continue;
     }
-    out.push({ field: issue.path.length ? issue.path.join('.') : '(payload)', message: issue.message });
+    out.push({ field: issue.path.length ? issue.path.join('.') : '(payload)', message: issue.message, ...codeOf(issue) });
   }
   return out;
+}
+
+/** A zod issue's stable code and limit, for clients that word it themselves. */
+function codeOf(issue: z.core.$ZodIssue): { code: FieldErrorCode; limit?: number } {
+  const i = issue as { code: string; message: string; origin?: string; minimum?: number | bigint; maximum?: number | bigint; format?: string; expected?: string };
+  // Issues do not keep their input: a missing field is told by the words fields.ts gives it.
+  if (i.code === 'invalid_type') return i.message === 'is required' ? { code: 'required' } : i.expected === 'int' ? { code: 'not-integer' } : { code: 'invalid-type' };
+  if (i.code === 'too_small') return { code: i.origin === 'string' ? 'too-short' : 'too-small', limit: Number(i.minimum) };
+  if (i.code === 'too_big') return { code: i.origin === 'string' ? 'too-long' : 'too-big', limit: Number(i.maximum) };
+  if (i.code === 'invalid_format' && i.format === 'email') return { code: 'invalid-email' };
+  return { code: 'invalid' };
 }
 
 export function summarize(errors: ApiFieldError[]): string {

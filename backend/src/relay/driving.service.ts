@@ -1,9 +1,11 @@
+import { RecordingsService } from '../recordings/recordings.service.js';
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { performance } from 'node:perf_hooks';
 import type { Socket } from 'socket.io';
 import { ClusterService } from '../cluster/cluster.service.js';
-import { can, RELAY_EVENTS as EV, RELAY_LIMITS, type ControlMessage, type DriveRevoked, type DriverView, type RelayErrorCode, type RelayErrorEvent } from '../protocol/index.js';
-import { RelaySockets, userOf } from '../sockets/relay-sockets.js';
+import { MetricsService } from '../metrics/metrics.service.js';
+import { can, RELAY_EVENTS as EV, RELAY_LIMITS, type ControlMessage, type DriveRevoked, type DriverView, type RelayErrorCode, type RelayErrorEvent, type VehicleControl } from '../protocol/index.js';
+import { RelaySockets, userOf, type SocketData } from '../sockets/relay-sockets.js';
 import { PresenceService } from './presence.service.js';
 import { RELAY_STATE, type DriverLock, type RelayStateStore } from './relay-state.js';
 import { VehicleStateService } from './vehicle-state.service.js';
@@ -54,6 +56,8 @@ interface Bucket {
 }
 
 const MAX_PENDING_ACKS = 256;
+/** A control whose send time is this far from the server's clock comes from a client that does not sync its clock. */
+const UNSYNCED_CLOCK_MS = 5000;
 /** A lease is renewed in the shared store at most this often (the driver sends 30–60 controls a second). */
 const RENEW_EVERY_MS = 200;
 /** How often the vehicle's instance checks the lease of a driver whose controls stopped arriving. */
@@ -87,15 +91,24 @@ export class DrivingService implements OnModuleInit, OnModuleDestroy {
     private readonly sockets: RelaySockets,
     private readonly presence: PresenceService,
     private readonly state: VehicleStateService,
+    private readonly metrics: MetricsService,
+    private readonly recordings: RecordingsService,
   ) {}
 
   onModuleInit(): void {
-    this.cluster.handle('forward', (m) => this.forwardHere(m.vehicleId as string, m.seq as number, m.throttle as number, m.steer as number, m.socketId as string));
+    this.recordings.useRecorderOf((id) => this.homes.get(id)?.lock?.instanceId);
+    this.cluster.handle('forward', (m) => this.forwardHere(m.vehicleId as string, m.seq as number, m.throttle as number, m.steer as number, m.sentAt as number, m.socketId as string));
     this.cluster.handle('control-ack', (m) => this.ackHere(m.vehicleId as string, m.seq as number));
     this.cluster.handle('lock', (m) => this.lockChanged(m.vehicleId as string, m.lock as DriverLock | null, m.socketId as string | undefined, m.stop as StopReason | undefined));
     this.cluster.handle('estop', (m) => this.estopChanged(m.vehicleId as string, m.latched as boolean, m.by as string));
     this.cluster.handle('revoked', (m) => this.revokedHere(m.vehicleId as string, m.socketId as string, m.reason as 'takeover', m.by as DriverView));
     this.presence.onChange((vehicleId, online, local) => {
+      // The drive's recording may be on this instance (the driver's) while the vehicle was on another. An old socket's
+      // goodbye after the vehicle came back elsewhere is no end: it is known online again.
+      if (!online && this.recordings.recording(vehicleId) && this.presence.knownHome(vehicleId) === undefined) {
+        this.recordings.event(vehicleId, { kind: 'vehicle-offline' });
+        void this.recordings.driveEnded(vehicleId, 'vehicle-offline');
+      }
       if (!local) return;
       if (online) void this.vehicleArrived(vehicleId);
       else this.homes.delete(vehicleId);
@@ -137,10 +150,13 @@ export class DrivingService implements OnModuleInit, OnModuleDestroy {
     if (seat === prior) seat.lease.refresh();
     seat.estopNotified = false;
     this.seats.set(vehicleId, seat);
+    this.metrics.drivers.set(this.seats.size);
     if (await this.store.isEstopped(vehicleId).catch(() => false)) this.estops.add(vehicleId);
     const home = await this.presence.homeOf(vehicleId);
     if (home) this.cluster.send(home, { t: 'lock', vehicleId, lock, stop: result.replaced ? 'takeover' : undefined });
     void this.state.publish(vehicleId);
+    if (result.replaced) this.recordings.event(vehicleId, { kind: 'takeover', by: principal.name });
+    this.recordings.driveStarted(vehicleId, { ...principal, connectionId: (socket.data as SocketData).connectionId });
     return { ok: true, driver: view(lock) };
   }
 
@@ -160,8 +176,10 @@ export class DrivingService implements OnModuleInit, OnModuleDestroy {
   control(socket: Socket, msg: ControlMessage): void | Promise<void> {
     const c = this.count(msg.vehicleId);
     c.controlsIn++;
+    this.metrics.controlsIn.inc();
     if (!this.takeToken(socket)) {
       c.controlsDropped++;
+      this.metrics.controlsRefused.inc();
       const bucket = this.buckets.get(socket)!;
       if (bucket.notified) return;
       bucket.notified = true;
@@ -170,14 +188,21 @@ export class DrivingService implements OnModuleInit, OnModuleDestroy {
     const seat = this.seats.get(msg.vehicleId);
     const refuse = (code: RelayErrorCode, message: string) => {
       c.controlsDropped++;
+      this.metrics.controlsRefused.inc();
       return new DrivingError(code, message);
     };
     if (seat?.socketId !== socket.id) throw refuse('not-driver', 'you are not driving this vehicle');
+    // What the driver sent, whether or not it is forwarded (during an e-stop it is not): the recording shows both.
+    if (this.recordings.recording(msg.vehicleId)) {
+      const u = userOf(socket);
+      this.recordings.controlReceived(msg.vehicleId, { seq: msg.seq, throttle: msg.throttle, steer: msg.steer, sentAt: msg.sentAt, driverId: u.userId, driver: u.name });
+    }
     if (this.estops.has(msg.vehicleId)) {
       // The driver keeps the seat while the latch holds (its controls renew the lease, none is forwarded), so it
       // can clear the e-stop and drive on. Told once per latch, not 30 times a second.
       this.keepLease(seat);
       c.controlsDropped++;
+      this.metrics.controlsRefused.inc();
       if (seat.estopNotified) return;
       seat.estopNotified = true;
       throw new DrivingError('estopped', 'e-stop is latched; controls are not forwarded until it is cleared');
@@ -197,8 +222,11 @@ export class DrivingService implements OnModuleInit, OnModuleDestroy {
   private forward(seat: Seat, msg: ControlMessage, home: string, socketId: string): void {
     seat.pending.set(msg.seq, performance.now());
     if (seat.pending.size > MAX_PENDING_ACKS) seat.pending.delete(seat.pending.keys().next().value!);
-    if (home === this.cluster.instanceId) this.forwardHere(msg.vehicleId, msg.seq, msg.throttle, msg.steer, socketId);
-    else this.cluster.send(home, { t: 'forward', vehicleId: msg.vehicleId, seq: msg.seq, throttle: msg.throttle, steer: msg.steer, socketId });
+    // sentAt is the driver's clock corrected to server time; a client that does not sync (far off) is taken at arrival.
+    const now = Date.now();
+    const sentAt = Math.abs(msg.sentAt - now) > UNSYNCED_CLOCK_MS ? now : msg.sentAt;
+    if (home === this.cluster.instanceId) this.forwardHere(msg.vehicleId, msg.seq, msg.throttle, msg.steer, sentAt, socketId);
+    else this.cluster.send(home, { t: 'forward', vehicleId: msg.vehicleId, seq: msg.seq, throttle: msg.throttle, steer: msg.steer, sentAt, socketId });
   }
 
   /** Any watcher (or the driver) may e-stop; it holds until the driver or an admin clears it. */
@@ -234,6 +262,7 @@ export class DrivingService implements OnModuleInit, OnModuleDestroy {
     const seat = this.seats.get(vehicleId);
     if (seat) clearTimeout(seat.lease);
     this.seats.delete(vehicleId);
+    this.metrics.drivers.set(this.seats.size);
     this.homes.delete(vehicleId);
     this.estops.delete(vehicleId);
     this.counters.delete(vehicleId);
@@ -250,19 +279,22 @@ export class DrivingService implements OnModuleInit, OnModuleDestroy {
 
   // ---- internals --------------------------------------------------------------------------------------------------
 
-  private forwardHere(vehicleId: string, seq: number, throttle: number, steer: number, socketId: string): void {
+  private forwardHere(vehicleId: string, seq: number, throttle: number, steer: number, sentAt: number, socketId: string): void {
     const h = this.homes.get(vehicleId);
     const v = this.presence.local(vehicleId);
     if (!h || !v || h.lock?.socketId !== socketId || h.estopped) {
       this.count(vehicleId).controlsDropped++;
+      this.metrics.controlsRefused.inc();
       // A lock change whose message was lost (Redis was away): the store decides, for the next control.
       if (h && !h.estopped && h.lock?.socketId !== socketId) this.refreshLock(vehicleId, h);
       return;
     }
-    v.socket.emit(EV.control, { seq, throttle, steer });
+    v.socket.emit(EV.control, { seq, throttle, steer, sentAt } satisfies VehicleControl);
+    this.recordings.controlForwarded(vehicleId, { seq, throttle, steer, sentAt, driverId: h.lock.userId, driver: h.lock.name });
     h.lastForwardAt = Date.now();
     h.leaseStopped = false;
     this.count(vehicleId).controlsForwarded++;
+    this.metrics.controlsForwarded.inc();
   }
 
   private refreshLock(vehicleId: string, h: Home): void {
@@ -282,7 +314,10 @@ export class DrivingService implements OnModuleInit, OnModuleDestroy {
     const sentAt = seat?.pending.get(seq);
     if (!seat || sentAt === undefined) return;
     seat.pending.delete(seq);
-    this.sockets.socket(seat.socketId)?.emit(EV.controlAck, { seq, rttMs: Math.round((performance.now() - sentAt) * 100) / 100 });
+    const rttMs = performance.now() - sentAt;
+    this.metrics.observeControlRtt(rttMs);
+    this.recordings.controlAck(vehicleId, seq, rttMs);
+    this.sockets.socket(seat.socketId)?.emit(EV.controlAck, { seq, rttMs: Math.round(rttMs * 100) / 100 });
   }
 
   /** On the vehicle's instance: who may drive it now; `stop` tells the vehicle why the previous driver left. */
@@ -298,6 +333,7 @@ export class DrivingService implements OnModuleInit, OnModuleDestroy {
   }
 
   private estopChanged(vehicleId: string, latched: boolean, by: string): void {
+    this.recordings.event(vehicleId, { kind: latched ? 'estop' : 'estop-clear', by });
     if (latched) this.estops.add(vehicleId);
     else this.estops.delete(vehicleId);
     const seat = this.seats.get(vehicleId);
@@ -313,7 +349,9 @@ export class DrivingService implements OnModuleInit, OnModuleDestroy {
     if (seat?.socketId !== socketId) return;
     clearTimeout(seat.lease);
     this.seats.delete(vehicleId);
+    this.metrics.drivers.set(this.seats.size);
     this.sockets.socket(socketId)?.emit(EV.driveRevoked, { vehicleId, reason, by } satisfies DriveRevoked);
+    void this.recordings.driveEnded(vehicleId, 'takeover');
   }
 
   /** A vehicle connected here: who drives it, and whether it is latched — a latched vehicle is told at once. */
@@ -355,7 +393,10 @@ export class DrivingService implements OnModuleInit, OnModuleDestroy {
   private async endSeat(seat: Seat, reason: 'released' | 'lease-expired' | 'driver-disconnected'): Promise<void> {
     if (this.seats.get(seat.vehicleId) !== seat) return;
     this.seats.delete(seat.vehicleId);
+    this.metrics.drivers.set(this.seats.size);
     clearTimeout(seat.lease);
+    this.recordings.event(seat.vehicleId, { kind: reason === 'released' ? 'release' : reason });
+    void this.recordings.driveEnded(seat.vehicleId, reason);
     await this.store.releaseDriver(seat.vehicleId, seat.socketId).catch(() => null);
     const home = await this.presence.homeOf(seat.vehicleId);
     if (home) this.cluster.send(home, { t: 'lock', vehicleId: seat.vehicleId, lock: null, socketId: seat.socketId, stop: reason });
@@ -389,7 +430,9 @@ export class DrivingService implements OnModuleInit, OnModuleDestroy {
     for (const seat of [...this.seats.values()]) {
       clearTimeout(seat.lease);
       this.seats.delete(seat.vehicleId);
+      this.metrics.drivers.set(this.seats.size);
       this.sockets.socket(seat.socketId)?.emit(EV.driveRevoked, { vehicleId: seat.vehicleId, reason: 'unavailable' } satisfies DriveRevoked);
+      void this.recordings.driveEnded(seat.vehicleId, 'unavailable');
     }
     for (const [vehicleId, h] of this.homes) {
       if (h.lock) this.presence.local(vehicleId)?.socket.emit(EV.stop, { reason: 'unavailable' });

@@ -1,9 +1,10 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import type { Socket } from 'socket.io';
 import type { VehiclePrincipal } from '../auth/decorators.js';
+import type { VideoCaps } from '../protocol/index.js';
 import { ClusterService, HEARTBEAT_MS, INSTANCE_TTL_MS } from '../cluster/cluster.service.js';
 import { ConnectionsService } from '../connections/connections.service.js';
-import { VEHICLE_ROOM } from '../sockets/relay-sockets.js';
+import { VEHICLE_ROOM, type SocketData } from '../sockets/relay-sockets.js';
 import { VehiclesService } from '../vehicles/vehicles.service.js';
 import { RELAY_STATE, type RelayStateStore } from './relay-state.js';
 import { VehicleStateService } from './vehicle-state.service.js';
@@ -13,7 +14,11 @@ export interface LocalVehicle {
   id: string;
   name: string;
   socket: Socket;
+  caps: VideoCaps;
 }
+
+/** A vehicle that never said what it can send (an older agent, the Python vehicle) sends JPEG. */
+export const DEFAULT_CAPS: VideoCaps = { codecs: ['jpeg'] };
 
 type Listener = (vehicleId: string, online: boolean, local: boolean) => void;
 
@@ -88,6 +93,23 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     return [...this.here.values()];
   }
 
+  /** The vehicle told what it can send (on connect); the other instances learn it from its home record. */
+  async setCaps(vehicleId: string, socket: Socket, caps: VideoCaps): Promise<void> {
+    const v = this.here.get(vehicleId);
+    if (v?.socket.id !== socket.id) return;
+    v.caps = caps;
+    await this.claim(vehicleId);
+  }
+
+  /** What a vehicle can send, or null when it is offline. */
+  async caps(vehicleId: string): Promise<VideoCaps | null> {
+    const v = this.here.get(vehicleId);
+    if (v) return v.caps;
+    if (!this.cluster.clustered || !this.cluster.available) return null;
+    const home = await this.store.homeOf(vehicleId).catch(() => null);
+    return home ? (home.caps ?? DEFAULT_CAPS) : null;
+  }
+
   /** Where the vehicle is as far as this instance knows without asking (undefined: not known here). */
   knownHome(vehicleId: string): string | undefined {
     return this.here.has(vehicleId) ? this.cluster.instanceId : this.elsewhere.get(vehicleId);
@@ -111,7 +133,7 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
       this.connections.markClosing(old.socket, 'replaced');
       old.socket.disconnect(true);
     }
-    this.here.set(principal.vehicleId, { id: principal.vehicleId, name: principal.name, socket });
+    this.here.set(principal.vehicleId, { id: principal.vehicleId, name: principal.name, socket, caps: (socket.data as SocketData).caps ?? DEFAULT_CAPS });
     this.elsewhere.delete(principal.vehicleId);
     socket.join(VEHICLE_ROOM(principal.vehicleId));
     await this.claim(principal.vehicleId);
@@ -143,7 +165,8 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
   }
 
   private async claim(vehicleId: string): Promise<void> {
-    await this.store.setHome(vehicleId, { instanceId: this.cluster.instanceId, fps: this.fps(vehicleId) }, INSTANCE_TTL_MS).catch(() => undefined);
+    const v = this.here.get(vehicleId);
+    await this.store.setHome(vehicleId, { instanceId: this.cluster.instanceId, fps: this.fps(vehicleId), caps: v?.caps }, INSTANCE_TTL_MS).catch(() => undefined);
   }
 
   /** Refreshes our vehicles' homes (with their fps) and notices vehicles whose instance went silent. */

@@ -1,4 +1,4 @@
-import type { DriverView } from '../protocol/index.js';
+import type { DriverView, VideoCaps } from '../protocol/index.js';
 
 /** Who holds a vehicle's controls: a user, through one socket on one instance (a reconnect is a new socket). */
 export interface DriverLock extends DriverView {
@@ -18,6 +18,8 @@ export interface AcquireResult {
 export interface VehicleHome {
   instanceId: string;
   fps: number;
+  /** What the vehicle said it can send (`video:caps`); JPEG only when it said nothing. */
+  caps?: VideoCaps;
 }
 
 /** Everything the vehicle list shows, read at once. */

@@ -1,3 +1,5 @@
+import { RecordingsService } from '../recordings/recordings.service.js';
+import { DashboardService } from '../dashboard/dashboard.service.js';
 import { Logger, type BeforeApplicationShutdown, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { WebSocketGateway, WebSocketServer, type OnGatewayConnection, type OnGatewayDisconnect, type OnGatewayInit } from '@nestjs/websockets';
 import type { Namespace, Socket } from 'socket.io';
@@ -11,15 +13,21 @@ import { ConnectionsService } from '../connections/connections.service.js';
 import { requestContext } from '../logging/logger.js';
 import {
   CALL_EVENTS,
+  can,
+  DASHBOARD_EVENTS,
+  checkBounds,
   parseInbound,
+  VideoCapsSchema,
   RELAY_EVENTS as EV,
   RELAY_LIMITS,
   RELAY_NAMESPACE,
   type FrameMeta,
+  type ClockAck,
   type Hello,
   type RelayErrorCode,
   type RelayErrorEvent,
   type VehicleStats,
+  type WatchAck,
 } from '../protocol/index.js';
 import { principalOf, RelaySockets, SESSION_ROOM, USER_ROOM, USERS_ROOM, userOf, vehicleOf, WATCH_ROOM, type SocketData } from '../sockets/relay-sockets.js';
 import { VehiclesService } from '../vehicles/vehicles.service.js';
@@ -63,8 +71,8 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
   private readonly handlers: Record<string, Handler> = {
     [EV.watch]: async (s, d) => {
       await this.mustExist(d.vehicleId);
-      await this.video.watch(s, d.vehicleId, userOf(s));
-      return { ok: true, state: await this.state.stateOf(d.vehicleId) };
+      const codec = await this.video.watch(s, d.vehicleId, userOf(s), d.codecs);
+      return { ok: true, state: await this.state.stateOf(d.vehicleId), codec } satisfies WatchAck;
     },
     [EV.unwatch]: async (s, d) => {
       await this.video.unwatch(s, d.vehicleId);
@@ -91,8 +99,20 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
     [EV.telemetry]: (s, d) => {
       const { vehicleId } = vehicleOf(s);
       this.sockets.to(WATCH_ROOM(vehicleId)).emit(EV.telemetry, { ...d, vehicleId, receivedAt: Date.now() });
+      this.recordings.telemetry(vehicleId, d);
     },
     [EV.controlAck]: (s, d) => this.driving.vehicleAck(vehicleOf(s).vehicleId, d.seq),
+    [EV.videoCaps]: async (s, d) => {
+      const { vehicleId } = vehicleOf(s);
+      await this.presence.setCaps(vehicleId, s, d);
+      this.video.capsFromVehicle(vehicleId);
+    },
+    [EV.clock]: (_s, d) => ({ ok: true, t0: d.t0, server: Date.now() }) satisfies ClockAck,
+    [DASHBOARD_EVENTS.watch]: (s) => {
+      if (!can(userOf(s).role, 'dashboard:view')) throw new RelayError('forbidden', 'the dashboard is for admins');
+      return this.dashboard.watch(s);
+    },
+    [DASHBOARD_EVENTS.unwatch]: (s) => this.dashboard.unwatch(s),
     [CALL_EVENTS.invite]: (s, d) => this.calls.invite(s, userOf(s), d.to),
     [CALL_EVENTS.accept]: (s, d) => this.calls.accept(s, userOf(s), d.callId),
     [CALL_EVENTS.decline]: (s, d) => this.calls.decline(userOf(s), d.callId),
@@ -112,6 +132,8 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
     private readonly driving: DrivingService,
     private readonly video: VideoService,
     private readonly state: VehicleStateService,
+    private readonly dashboard: DashboardService,
+    private readonly recordings: RecordingsService,
   ) {}
 
   onModuleInit(): void {
@@ -185,7 +207,10 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
           const refused = await this.admission(principal);
           if (refused) return next(Object.assign(new Error(refused), { data: { code: 'maintenance' } }));
           if (principal.kind === 'vehicle') await this.vehicles.get(principal.vehicleId);
-          (socket.data as SocketData) = { principal };
+          // A vehicle may say what video it sends right in its handshake, so its first watchers get the right codec.
+          const given = (socket.handshake.auth as { caps?: unknown } | undefined)?.caps;
+          const caps = principal.kind === 'vehicle' && given !== undefined && !checkBounds(given, { maxBytes: 256, maxDepth: 3 }) ? VideoCapsSchema.safeParse(given) : null;
+          (socket.data as SocketData) = { principal, ...(caps?.success ? { caps: caps.data } : {}) };
           next();
         })
         .catch(() => next(new Error('unauthorized')));
@@ -322,7 +347,8 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
 
   private frame(socket: Socket, meta: FrameMeta, data: Uint8Array): void {
     const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    if (bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8) throw new RelayError('invalid-payload', 'the second argument must be the JPEG bytes (binary)');
+    const problem = meta.codec === 'jpeg' ? jpegProblem(bytes) : avccProblem(bytes);
+    if (problem) throw new RelayError('invalid-payload', problem);
     const { vehicleId } = vehicleOf(socket);
     if (this.presence.local(vehicleId)?.socket.id !== socket.id) return; // replaced by a newer connection
     this.video.frameFromVehicle(vehicleId, meta, bytes);
@@ -341,4 +367,22 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
     socket.emit(EV.error, { code, message, event: 'connection' } satisfies RelayErrorEvent);
     socket.disconnect(true);
   }
+}
+
+/** A JPEG starts with SOI (FF D8). */
+function jpegProblem(b: Buffer): string | null {
+  return b.length >= 4 && b[0] === 0xff && b[1] === 0xd8 ? null : 'the second argument must be the JPEG bytes (binary)';
+}
+
+/** An H.264 access unit in AVC format: NAL units with 4-byte big-endian lengths that cover the buffer exactly. */
+function avccProblem(b: Buffer): string | null {
+  let i = 0;
+  let units = 0;
+  while (i + 4 <= b.length) {
+    const n = b.readUInt32BE(i);
+    if (n === 0 || i + 4 + n > b.length) break;
+    i += 4 + n;
+    units++;
+  }
+  return units > 0 && i === b.length ? null : 'the second argument must be an H.264 access unit in AVC format (length-prefixed NAL units)';
 }

@@ -1,3 +1,5 @@
+import { DashboardModule } from '../dashboard/dashboard.module.js';
+import { RecordingsModule } from '../recordings/recordings.module.js';
 import { Module } from '@nestjs/common';
 import { ClusterService } from '../cluster/cluster.service.js';
 import { VehiclesController } from '../vehicles/vehicles.controller.js';
@@ -16,7 +18,7 @@ import { VideoService } from './video.service.js';
  * vehicles, which shows their live state.
  */
 @Module({
-  imports: [VehiclesModule],
+  imports: [VehiclesModule, DashboardModule, RecordingsModule],
   controllers: [VehiclesController],
   providers: [
     RelayGateway,

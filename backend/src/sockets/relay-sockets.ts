@@ -1,6 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import type { Namespace, Socket } from 'socket.io';
 import type { Principal, SocketPrincipal, VehiclePrincipal } from '../auth/decorators.js';
+import type { VideoCaps } from '../protocol/index.js';
+import { batchWebSocketWrites } from './engine-writes.js';
+import { fanOutLocal } from './frame-fanout.js';
 
 /** Every signed-in user socket: vehicle state and presence go here. */
 export const USERS_ROOM = 'users';
@@ -27,6 +30,7 @@ export class RelaySockets {
 
   attach(ns: Namespace): void {
     this.ns = ns;
+    batchWebSocketWrites();
   }
 
   /** To a room or a socket id, on whichever instance it is. */
@@ -37,6 +41,16 @@ export class RelaySockets {
   /** To a room, on this instance only (each instance tells its own sockets). */
   local(room: string) {
     return this.ns!.local.to(room);
+  }
+
+  /** Whether a room has sockets on this instance. */
+  hasLocalMembers(room: string): boolean {
+    return (this.ns?.adapter.rooms.get(room)?.size ?? 0) > 0;
+  }
+
+  /** One event to these sockets of this instance, framed once (video fan-out). */
+  fanOutLocal(ids: readonly string[], event: string, ...args: unknown[]): void {
+    fanOutLocal(this.ns!, ids, event, ...args);
   }
 
   /** A socket connected to this instance. */
@@ -56,6 +70,8 @@ export interface SocketData {
   connectionId?: string;
   /** When it connected (ISO), for presence. */
   since?: string;
+  /** A vehicle's video capabilities, when its handshake said them. */
+  caps?: VideoCaps;
   /** Why the server is about to close it (the first reason given wins). */
   closeReason?: string;
 }

@@ -2,6 +2,7 @@ import { BadRequestException, ConflictException, ForbiddenException, Injectable,
 import { InjectRepository } from '@nestjs/typeorm';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { QueryFailedError, type EntityManager, type Repository } from 'typeorm';
+import { ApiToken } from '../api-tokens/api-token.entity.js';
 import { AuthService } from '../auth/auth.service.js';
 import type { Principal } from '../auth/decorators.js';
 import { PasswordService } from '../auth/password.service.js';
@@ -41,7 +42,7 @@ export class UsersService {
     const passwordHash = await this.passwords.hash(input.password);
     const email = input.email.toLowerCase();
     const user = await this.db.transaction(async (m) => {
-      if (await m.existsBy(User, { email })) throw new ConflictException('Email already registered');
+      if (await m.existsBy(User, { email })) throw new ConflictException({ message: 'Email already registered', code: 'email-taken' });
       const now = new Date();
       const row = m.create(User, { id: randomUUID(), email, name: input.name ?? email.split('@')[0], role: input.role, passwordHash, disabled: false, createdAt: now, updatedAt: now, lastLoginAt: null });
       await m.insert(User, row).catch(uniqueToConflict);
@@ -54,23 +55,25 @@ export class UsersService {
     const isAdmin = can(caller.role, 'users:manage');
     this.assertSelfOrAdmin(caller, id);
     if (!isAdmin && (patch.role !== undefined || patch.disabled !== undefined)) throw new ForbiddenException('Only an admin can change a role or disable an account');
+    // A script's token must not be able to take the account over.
+    if (caller.apiTokenId && (patch.password !== undefined || patch.email !== undefined)) throw new ForbiddenException({ message: 'An API token cannot change an email or a password; sign in to do that', code: 'token-cannot' });
     const self = caller.userId === id;
     const target = await this.mustFind(id);
     if (patch.password !== undefined && self) {
-      if (!patch.currentPassword) throw new BadRequestException({ message: 'currentPassword: is required to change your own password', details: [{ field: 'currentPassword', message: 'is required to change your own password' }] });
+      if (!patch.currentPassword) throw new BadRequestException({ message: 'currentPassword: is required to change your own password', details: [{ field: 'currentPassword', message: 'is required to change your own password', code: 'required' }] });
       if (!(await this.passwords.verify(target.passwordHash, patch.currentPassword))) {
-        throw new BadRequestException({ message: 'currentPassword: does not match', details: [{ field: 'currentPassword', message: 'does not match' }] });
+        throw new BadRequestException({ message: 'currentPassword: does not match', details: [{ field: 'currentPassword', message: 'does not match', code: 'mismatch' }] });
       }
     }
     const passwordHash = patch.password !== undefined ? await this.passwords.hash(patch.password) : undefined;
     const updated = await this.db.transaction(async (m) => {
       const user = await m.findOneByOrFail(User, { id });
       if (patch.email !== undefined && patch.email !== user.email) {
-        if (await m.existsBy(User, { email: patch.email })) throw new ConflictException('Email already registered');
+        if (await m.existsBy(User, { email: patch.email })) throw new ConflictException({ message: 'Email already registered', code: 'email-taken' });
         user.email = patch.email;
       }
       const losesAdmin = user.role === 'admin' && !user.disabled && ((patch.role !== undefined && patch.role !== 'admin') || patch.disabled === true);
-      if (losesAdmin && (await this.otherActiveAdmins(m, id)) === 0) throw new ConflictException('The last admin cannot be demoted or disabled');
+      if (losesAdmin && (await this.otherActiveAdmins(m, id)) === 0) throw new ConflictException({ message: 'The last admin cannot be demoted or disabled', code: 'last-admin' });
       if (patch.name !== undefined) user.name = patch.name;
       if (patch.role !== undefined) user.role = patch.role;
       if (patch.disabled !== undefined) user.disabled = patch.disabled;
@@ -90,7 +93,8 @@ export class UsersService {
     await this.db.transaction(async (m) => {
       const user = await m.findOneBy(User, { id });
       if (!user) throw new NotFoundException('User not found');
-      if (user.role === 'admin' && !user.disabled && (await this.otherActiveAdmins(m, id)) === 0) throw new ConflictException('The last admin cannot be deleted');
+      if (user.role === 'admin' && !user.disabled && (await this.otherActiveAdmins(m, id)) === 0) throw new ConflictException({ message: 'The last admin cannot be deleted', code: 'last-admin' });
+      await m.delete(ApiToken, { userId: id });
       await m.delete(User, { id });
     });
     this.auth.revokeSessions(id, 'deleted').catch(() => undefined);
@@ -143,6 +147,6 @@ export class UsersService {
 }
 
 function uniqueToConflict(err: unknown): never {
-  if (err instanceof QueryFailedError && /unique|duplicate/i.test(err.message)) throw new ConflictException('Email already registered');
+  if (err instanceof QueryFailedError && /unique|duplicate/i.test(err.message)) throw new ConflictException({ message: 'Email already registered', code: 'email-taken' });
   throw err;
 }

@@ -28,7 +28,7 @@ export class VehiclesService {
   async create(name: string): Promise<VehicleCreated> {
     const token = newVehicleToken();
     const vehicle = await this.db.transaction(async (m) => {
-      if (await m.existsBy(Vehicle, { name })) throw new ConflictException('A vehicle with this name exists');
+      if (await m.existsBy(Vehicle, { name })) throw new ConflictException({ message: 'A vehicle with this name exists', code: 'vehicle-name-taken' });
       const row = m.create(Vehicle, { id: randomUUID(), name, tokenHash: sha256(token), lastSeenAt: null });
       await m.insert(Vehicle, row);
       return row;

@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict';
+import { McapIndexedReader } from '@mcap/core';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
 import { http, stopProcess } from '../helpers/process.js';
@@ -29,7 +33,8 @@ describe('cluster: relay across instances (3 instances, nginx, Redis, PostgreSQL
   const userOn = async (instanceId: string, name: string) => track(await c.socketOn(instanceId, { token: users[name].token }));
 
   before(async () => {
-    c = await startCluster();
+    // One recordings directory for all three, as a deployment shares it (any instance serves any file).
+    c = await startCluster({ env: { RECORDINGS_DIR: mkdtempSync(join(tmpdir(), 'vicer-cluster-rec-')) } });
     admin = await c.admin();
     for (const name of ['ann', 'ben', 'cat']) {
       await http(c.nginx.url, 'POST', '/api/auth/signup', { body: { email: `${name}@example.com`, password: 'password-123', name } });
@@ -63,7 +68,7 @@ describe('cluster: relay across instances (3 instances, nginx, Redis, PostgreSQL
     assert.equal((await d.call('drive:acquire', { vehicleId: v.id })).ok, true);
     d.socket.emit('control', control(v.id, 1, 0.25));
     const [cmd] = await v.peer.next('control', undefined, 5000);
-    assert.deepEqual(cmd, { seq: 1, throttle: 0.25, steer: 0 });
+    assert.deepEqual([cmd.seq, cmd.throttle, cmd.steer], [1, 0.25, 0]);
     const [ack] = await d.next('control:ack', (a) => a.seq === 1, 5000);
     assert.equal(typeof ack.rttMs, 'number');
     t.diagnostic(`driver on i2 → vehicle on i1 → back: rtt ${ack.rttMs} ms`);
@@ -73,6 +78,55 @@ describe('cluster: relay across instances (3 instances, nginx, Redis, PostgreSQL
     assert.deepEqual([state.online, state.driver?.name, state.viewers], [true, 'ann', 2], 'instance 3 sees the driver and both watchers');
     await d.call('drive:release', { vehicleId: v.id });
     await v.peer.next('stop', (s) => s.reason === 'released', 5000);
+  });
+
+  it('a drive recorded across instances: vehicle on 1, driver on 2, recording turned on through 3, e-stop from a watcher on 3 — the file on 2 has it all', { timeout: 60_000 }, async () => {
+    const v = await vehicleOn('i1');
+    assert.equal((await http(c.url('i3'), 'PUT', `/api/vehicles/${v.id}/recording`, { token: admin, body: { enabled: true } })).status, 200);
+    const d = await userOn('i2', 'ann');
+    const w3 = await userOn('i3', 'ben');
+    assert.equal((await d.call('watch', { vehicleId: v.id })).ok, true);
+    assert.equal((await w3.call('watch', { vehicleId: v.id })).ok, true);
+    d.socket.on('frame', (m: { seq: number; vehicleId: string }) => m.vehicleId === v.id && d.socket.emit('frame:ack', { vehicleId: v.id, seq: m.seq }));
+    assert.equal((await d.call('drive:acquire', { vehicleId: v.id })).ok, true);
+    let seq = 0;
+    for (let i = 0; i < 20; i++) {
+      v.peer.socket.emit('frame', meta(i), fakeJpeg(i));
+      d.socket.emit('control', control(v.id, ++seq, i / 20));
+      if (i % 5 === 0) v.peer.socket.emit('telemetry', { speed: i / 10 });
+      await sleep(30);
+    }
+    await d.next('control:ack', (a) => a.seq === seq, 5000);
+    // The latch and its release are told to every instance; the driver on 2 sees each before the next step.
+    const latched = d.nextNew('vehicle:state', (st) => st.vehicleId === v.id && st.estopped, 5000);
+    assert.equal((await w3.call('estop', { vehicleId: v.id })).state.estopped, true);
+    await latched;
+    // The driver clears it (a watcher may not clear another's drive).
+    const cleared = d.nextNew('vehicle:state', (st) => st.vehicleId === v.id && !st.estopped, 5000);
+    assert.equal((await d.call('estop:clear', { vehicleId: v.id })).state.estopped, false);
+    await cleared;
+    await d.call('drive:release', { vehicleId: v.id });
+    let row;
+    for (let i = 0; i < 100 && !row?.endedAt; i++) {
+      row = (await http(c.nginx.url, 'GET', `/api/recordings?vehicleId=${v.id}`, { token: admin })).body.items[0];
+      await sleep(50);
+    }
+    assert.ok(row?.endedAt, 'the drive ended and its row is complete');
+    // Through nginx: whichever instance answers reads the shared directory.
+    const res = await fetch(`${c.nginx.url}/api/recordings/${row.id}/file`, { headers: { authorization: `Bearer ${admin}` } });
+    assert.equal(res.status, 200);
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    const reader = await McapIndexedReader.Initialize({ readable: { size: async () => BigInt(bytes.length), read: async (o, n) => bytes.subarray(Number(o), Number(o + n)) } });
+    const topics = new Map([...reader.channelsById.values()].map((ch) => [ch.id, ch.topic]));
+    const byTopic = new Map<string, Record<string, unknown>[]>();
+    for await (const m of reader.readMessages()) byTopic.set(topics.get(m.channelId)!, [...(byTopic.get(topics.get(m.channelId)!) ?? []), JSON.parse(new TextDecoder().decode(m.data))]);
+    const all = Array.from({ length: seq }, (_, i) => i + 1);
+    assert.deepEqual(byTopic.get('/control/received')?.map((x) => x.seq), all, 'received on 2');
+    assert.deepEqual(byTopic.get('/control/forwarded')?.map((x) => x.seq), all, 'forwarded on 1, recorded on 2');
+    assert.deepEqual(byTopic.get('/control/ack')?.map((x) => x.seq), all, 'acked on 1, measured on 2');
+    assert.deepEqual(byTopic.get('/telemetry')?.map((x) => x.speed), [0, 0.5, 1, 1.5], 'telemetry from 1');
+    assert.equal(byTopic.get('/camera/jpeg')?.length, 20, 'every frame, through Redis');
+    assert.deepEqual(byTopic.get('/events')?.map((e) => e.kind), ['acquire', 'estop', 'estop-clear', 'release', 'end']);
   });
 
   it('a late watcher on another instance gets the latest frame at once', { timeout: 30_000 }, async () => {
@@ -184,5 +238,39 @@ describe('cluster: relay across instances (3 instances, nginx, Redis, PostgreSQL
     const state = (await http(c.nginx.url, 'GET', `/api/vehicles/${a.id}`, { token: admin })).body;
     assert.deepEqual([state.online, state.estopped], [true, true]);
     await c.restart(home);
+  });
+  it('the admin dashboard on one instance sums all three: a vehicle on 1, its driver on 2, a watcher on 3', { timeout: 60_000 }, async () => {
+    const board = await userOn('i3', 'admin');
+    const ack = await board.call('dashboard:watch', {});
+    assert.equal(ack.ok, true);
+    const v = await vehicleOn('i1');
+    const d = await userOn('i2', 'cat');
+    const w = await userOn('i3', 'ben');
+    for (const p of [d, w]) {
+      assert.equal((await p.call('watch', { vehicleId: v.id })).ok, true);
+      p.socket.on('frame', (m: { seq: number }) => p.socket.emit('frame:ack', { vehicleId: v.id, seq: m.seq }));
+    }
+    assert.equal((await d.call('drive:acquire', { vehicleId: v.id })).ok, true);
+    let running = true;
+    const traffic = (async () => {
+      for (let seq = 1; running; seq++) {
+        v.peer.socket.emit('frame', meta(seq), fakeJpeg(seq));
+        d.socket.emit('control', control(v.id, seq, 0.1));
+        await sleep(50);
+      }
+    })();
+    try {
+      // Counts from three processes in one sample: the vehicle (i1), its driver (i2), watchers on i2 and i3.
+      const [sample] = await board.nextNew(
+        'dashboard:sample',
+        (x) => x.instances === 3 && x.vehiclesOnline >= 1 && x.drivers >= 1 && x.viewers >= 2 && x.framesPerSec > 0 && x.controlsPerSec > 0 && x.rttP50Ms !== null,
+        20_000,
+      );
+      assert.ok(sample.rttP99Ms >= sample.rttP50Ms);
+    } finally {
+      running = false;
+      await traffic;
+    }
+    await d.call('drive:release', { vehicleId: v.id });
   });
 });

@@ -176,14 +176,17 @@ export async function startCluster(opts: { instances?: number; redis?: TestRedis
       return adminToken!;
     },
     async socketOn(instanceId, auth, o = {}) {
-      // nginx balances by least connections: the misses stay open until the hit, so the target's turn comes.
+      // nginx balances by least connections: the misses stay open until the hit, so the target's turn comes. An
+      // instance just restarted is skipped by nginx for its fail_timeout (2 s): keep trying past that.
       const misses: Peer[] = [];
+      const deadline = Date.now() + 15_000;
       try {
-        for (let attempt = 0; attempt < 30; attempt++) {
+        while (Date.now() < deadline) {
           const peer = await connectPeer(nginx.url, auth, o);
           const [hello] = await peer.next('hello', undefined, 5000);
           if (hello.instanceId === instanceId) return peer;
           misses.push(peer);
+          if (misses.length % 3 === 0) await new Promise((r) => setTimeout(r, 250));
         }
       } finally {
         misses.forEach((p) => p.close());

@@ -15,8 +15,8 @@ export interface Peer {
 }
 
 /** A real socket.io-client peer on the relay namespace; resolves once connected, rejects with the connect_error. */
-export function connectPeer(url: string, auth: Record<string, unknown> | undefined, opts: { reconnection?: boolean } = {}): Promise<Peer> {
-  const socket = io(url + RELAY_NAMESPACE, { auth, transports: ['websocket'], forceNew: true, reconnection: opts.reconnection ?? false });
+export function connectPeer(url: string, auth: Record<string, unknown> | undefined, opts: { reconnection?: boolean; transports?: ('websocket' | 'polling')[] } = {}): Promise<Peer> {
+  const socket = io(url + RELAY_NAMESPACE, { auth, transports: opts.transports ?? ['websocket'], forceNew: true, reconnection: opts.reconnection ?? false });
   const log: Peer['log'] = [];
   const consumed = new WeakSet<object>();
   const waiters: { event: string; match?: (...a: any[]) => boolean; resolve(args: any[]): void; entry?: object }[] = [];

@@ -53,7 +53,8 @@ export function accountsSuite(database: DatabaseFactory) {
         it(`answers 400 naming the field for ${why}`, async () => {
           const res = await s.api('POST', '/api/auth/signup', { body });
           assert.equal(res.status, 400);
-          assert.deepEqual(Object.keys(res.body).sort(), ['details', 'error', 'message', 'statusCode']);
+          assert.deepEqual(Object.keys(res.body).sort(), ['code', 'details', 'error', 'message', 'statusCode']);
+          assert.equal(res.body.code, 'invalid-request');
           assert.ok(res.body.details.some((d: any) => d.field === field), JSON.stringify(res.body));
           assert.match(res.body.message, new RegExp(field));
         });
@@ -316,17 +317,30 @@ export function accountsSuite(database: DatabaseFactory) {
         const missing = await s.api('POST', '/api/auth/signup', { body: {} });
         assert.equal(missing.status, 400);
         assert.deepEqual(missing.body.details, [
-          { field: 'email', message: 'is required' },
-          { field: 'password', message: 'is required' },
+          { field: 'email', message: 'is required', code: 'required' },
+          { field: 'password', message: 'is required', code: 'required' },
         ]);
         const wrong = await s.api('POST', '/api/auth/signup', { body: { email: 7, password: true } });
         assert.deepEqual(
-          wrong.body.details.map((d: any) => d.message),
-          ['must be a string', 'must be a string'],
+          wrong.body.details.map((d: any) => `${d.message} (${d.code})`),
+          ['must be a string (invalid-type)', 'must be a string (invalid-type)'],
         );
         const long = await s.api('POST', '/api/auth/signup', { body: { email: unique('long'), password: 'password-123', name: 'n'.repeat(81) } });
         assert.equal(long.status, 400);
-        assert.deepEqual(long.body.details, [{ field: 'name', message: 'is too long (at most 80 characters)' }]);
+        assert.deepEqual(long.body.details, [{ field: 'name', message: 'is too long (at most 80 characters)', code: 'too-long', limit: 80 }]);
+        const short = await s.api('POST', '/api/auth/signup', { body: { email: 'not-mail', password: 'short' } });
+        assert.deepEqual(
+          short.body.details.map((d: any) => [d.field, d.code, d.limit]),
+          [
+            ['email', 'invalid-email', undefined],
+            ['password', 'too-short', 8],
+          ],
+          'every field error has a stable code (and its limit) for clients to word it',
+        );
+        const bad = await s.api('POST', '/api/auth/login', { body: { email: ADMIN_EMAIL, password: 'wrong-password' } });
+        assert.deepEqual([bad.status, bad.body.code], [401, 'bad-credentials']);
+        const taken = await s.api('POST', '/api/auth/signup', { body: { email: ADMIN_EMAIL, password: 'password-123' } });
+        assert.deepEqual([taken.status, taken.body.code], [409, 'email-taken']);
         const badId = await s.api('GET', '/api/users/not-a-uuid', { token: admin.accessToken });
         assert.equal(badId.status, 400);
         assert.equal(badId.body.details[0].field, 'id');

@@ -135,6 +135,41 @@ export function relaySuite(database: DatabaseFactory) {
         }
       });
 
+      it('fans out over WebSocket and long-polling alike: every frame, in order, byte for byte, counted in the connection log', async () => {
+        // WebSocket watchers get frames framed once and written straight to their socket; a polling one (or a busy
+        // socket) the ordinary Engine.IO way. Both must see the same stream, and the log the same traffic.
+        const v = await vehicle();
+        const ws = await user(alice.token);
+        const polling = track(await connectPeer(s.url, { token: bob.token }, { transports: ['polling'] }));
+        for (const w of [ws, polling]) {
+          await w.call('watch', { vehicleId: v.id });
+          w.socket.on('frame', (m: { seq: number }) => w.socket.emit('frame:ack', { vehicleId: v.id, seq: m.seq }));
+        }
+        const N = 30;
+        // Every length encoding of a WebSocket frame: < 126 bytes, 16-bit and 64-bit lengths.
+        const sent = Array.from({ length: N }, (_, i) => fakeJpeg(i, i === N - 1 ? 70_000 : 100 + i * 997));
+        for (let i = 0; i < N; i++) {
+          // Telemetry just before a frame: the frame written straight to the socket must not overtake it while
+          // Engine.IO still holds it.
+          if (i % 7 === 0) v.peer.socket.emit('telemetry', { speed: i });
+          v.peer.socket.emit('frame', meta(i), sent[i]);
+          await Promise.all([ws, polling].map((w) => w.next('frame', (m) => m.seq === i)));
+        }
+        for (const w of [ws, polling]) {
+          const got = w.log.filter((e) => e.event === 'frame');
+          assert.deepEqual(got.map((e) => e.args[0].seq), [...Array(N).keys()]);
+          got.forEach((e, i) => assert.ok(Buffer.from(e.args[1]).equals(sent[i]), `frame ${i} intact`));
+          const order = w.log.filter((e) => e.event === 'frame' || e.event === 'telemetry').map((e) => (e.event === 'frame' ? `f${e.args[0].seq}` : `t${e.args[0].speed}`));
+          for (let i = 0; i < N; i += 7) assert.ok(order.indexOf(`t${i}`) === order.indexOf(`f${i}`) - 1, `telemetry ${i} right before frame ${i}: ${order.join(' ')}`);
+        }
+        const bytes = sent.reduce((a, b) => a + b.length, 0);
+        const rows = (await s.api('GET', `/api/connections?state=active&pageSize=100`, { token: admin })).body.items;
+        for (const id of [alice.id, bob.id]) {
+          const row = rows.filter((r: any) => r.userId === id).sort((a: any, b: any) => b.bytesOut - a.bytesOut)[0];
+          assert.ok(row.bytesOut >= bytes && row.messagesOut >= N, `${id}: ${row.bytesOut} bytes, ${row.messagesOut} messages out for ${bytes} bytes of ${N} frames`);
+        }
+      });
+
       it('a stalled watcher (never acks) does not slow a fast one; it holds at most the credit window', async () => {
         const v = await vehicle();
         const fast = await user(alice.token);
@@ -173,6 +208,151 @@ export function relaySuite(database: DatabaseFactory) {
         await late.call('watch', { vehicleId: v.id });
         const [m] = await late.next('frame');
         assert.equal(m.seq, 4);
+      });
+
+      describe('H.264', () => {
+        const CONFIG = { codec: 'avc1.42C01E', description: Buffer.from([1, 0x42, 0xc0, 0x1e, 0xff, 0xe1, 0, 4, 0x67, 0x42, 0xc0, 0x1e, 1, 0, 4, 0x68, 0xce, 0x3c, 0x80]).toString('base64') };
+        /** An access unit in AVC format: one NAL (IDR or P slice) after its 4-byte length, tagged to tell frames apart. */
+        const au = (key: boolean, tag: number) => Buffer.from([0, 0, 0, 3, key ? 0x65 : 0x41, 0x88, tag & 0xff]);
+        const h264 = (seq: number, key: boolean) => ({ seq, capturedAt: Date.now(), width: 64, height: 48, codec: 'h264' as const, key, ...(key ? { config: CONFIG } : {}) });
+        async function h264Vehicle() {
+          const v = await vehicle();
+          v.peer.socket.emit('video:caps', { codecs: ['h264'], jpegOnRequest: true });
+          await sleep(50);
+          return v;
+        }
+        const watchH264 = async (w: Peer, vehicleId: string) => {
+          const ack = await w.call('watch', { vehicleId, codecs: ['h264', 'jpeg'] });
+          assert.equal(ack.codec, 'h264');
+        };
+
+        it('a watcher gets the key frame (with its decoder config) and the P-frames after it, in order', async () => {
+          const v = await h264Vehicle();
+          const w = await user(alice.token);
+          await watchH264(w, v.id);
+          v.peer.socket.emit('frame', h264(0, true), au(true, 0));
+          for (let i = 1; i <= 3; i++) v.peer.socket.emit('frame', h264(i, false), au(false, i));
+          const got = [];
+          for (let i = 0; i <= 3; i++) {
+            const [m, bytes] = await w.next('frame');
+            got.push([m.seq, m.key, Buffer.from(bytes)[6]]);
+            w.socket.emit('frame:ack', { vehicleId: v.id, seq: m.seq });
+          }
+          assert.deepEqual(got, [
+            [0, true, 0],
+            [1, false, 1],
+            [2, false, 2],
+            [3, false, 3],
+          ]);
+        });
+
+        it('a late watcher starts at once from the current group of pictures (key frame first), not at the next key frame', async () => {
+          const v = await h264Vehicle();
+          v.peer.socket.emit('frame', h264(0, true), au(true, 0));
+          for (let i = 1; i <= 5; i++) v.peer.socket.emit('frame', h264(i, false), au(false, i));
+          await sleep(100);
+          const late = await user(bob.token);
+          await watchH264(late, v.id);
+          const seqs = [];
+          for (let i = 0; i <= 5; i++) seqs.push((await late.next('frame')).at(0).seq);
+          assert.deepEqual(seqs, [0, 1, 2, 3, 4, 5]);
+          assert.equal(v.peer.count('keyframe:request'), 0, 'no key frame was needed: the group was at hand');
+          // It is in step: the next live P-frame comes at once.
+          late.socket.emit('frame:ack', { vehicleId: v.id, seq: 5 });
+          v.peer.socket.emit('frame', h264(6, false), au(false, 6));
+          assert.equal((await late.next('frame')).at(0).seq, 6);
+        });
+
+        it('a stalled watcher is fed nothing it cannot decode: when it resumes it gets the group from its key frame first', async () => {
+          const v = await h264Vehicle();
+          const w = await user(alice.token);
+          await watchH264(w, v.id);
+          v.peer.socket.emit('frame', h264(0, true), au(true, 0));
+          for (let i = 1; i <= 14; i++) v.peer.socket.emit('frame', h264(i, false), au(false, i));
+          await sleep(150);
+          // Its credit (10 frames) ran out: it got 0..9, then lost 10..14 (it never acked).
+          const first = [];
+          for (let i = 0; i < 10; i++) first.push((await w.next('frame')).at(0).seq);
+          assert.deepEqual(first, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+          assert.equal(w.count('frame'), 10);
+          w.socket.emit('frame:ack', { vehicleId: v.id, seq: 9 });
+          const resumed = [];
+          for (let i = 0; i < 15; i++) resumed.push((await w.next('frame')).at(0));
+          assert.equal(resumed[0].key, true, 'the first frame after the gap is a key frame');
+          assert.deepEqual(
+            resumed.map((m) => m.seq),
+            Array.from({ length: 15 }, (_, i) => i),
+            'then every frame after it',
+          );
+        });
+
+        it('keyframe:request: a watcher with nothing to start from makes the server ask the vehicle — once for many watchers, at most once a second', async () => {
+          const v = await h264Vehicle();
+          const watchers = await Promise.all([alice, bob, alice, bob].map((u) => user(u.token)));
+          for (const w of watchers) await watchH264(w, v.id);
+          await v.peer.next('keyframe:request');
+          await sleep(300);
+          assert.equal(v.peer.count('keyframe:request'), 1, 'coalesced across four watchers');
+          // A P-frame alone is refused to all of them (they wait for a key frame).
+          v.peer.socket.emit('frame', h264(0, false), au(false, 0));
+          await sleep(100);
+          assert.equal(watchers.reduce((n, w) => n + w.count('frame'), 0), 0);
+          v.peer.socket.emit('frame', h264(1, true), au(true, 1));
+          for (const w of watchers) assert.equal((await w.next('frame')).at(0).seq, 1);
+        });
+
+        it('a viewer without H.264 gets JPEG: the vehicle is asked for it beside its H.264, and told when nobody needs it', async () => {
+          const v = await h264Vehicle();
+          const w = await user(bob.token);
+          const ack = await w.call('watch', { vehicleId: v.id, codecs: ['jpeg'] });
+          assert.equal(ack.codec, 'jpeg');
+          assert.deepEqual((await v.peer.next('video:config', (c) => c.jpeg === true)).at(0), { jpeg: true });
+          v.peer.socket.emit('frame', h264(0, true), au(true, 0));
+          v.peer.socket.emit('frame', meta(1), fakeJpeg(1));
+          const [m] = await w.next('frame');
+          assert.equal(m.codec, 'jpeg', 'JPEG watchers get only JPEG');
+          await w.call('unwatch', { vehicleId: v.id });
+          assert.deepEqual((await v.peer.next('video:config', (c) => c.jpeg === false)).at(0), { jpeg: false });
+          // A vehicle that can send only H.264: a JPEG-only viewer is told it cannot watch.
+          const only = await vehicle();
+          only.peer.socket.emit('video:caps', { codecs: ['h264'] });
+          await sleep(50);
+          const refused = await w.call('watch', { vehicleId: only.id, codecs: ['jpeg'] });
+          assert.deepEqual([refused.ok, refused.error.code], [false, 'codec-unavailable']);
+        });
+
+        it('refuses invalid H.264 meta and bytes that are not an access unit in AVC format', async () => {
+          const v = await h264Vehicle();
+          const w = await user(alice.token);
+          await watchH264(w, v.id);
+          const bad: [unknown, unknown][] = [
+            [{ ...h264(1, false), key: undefined }, au(false, 1)],
+            [{ ...h264(2, false), key: 'yes' }, au(false, 2)],
+            [{ ...h264(3, true), config: undefined }, au(true, 3)],
+            [{ ...h264(4, true), config: { codec: 'vp8', description: 'AAAA' } }, au(true, 4)],
+            [h264(5, true), Buffer.from([0, 0, 0, 9, 0x65])],
+            [h264(6, false), fakeJpeg(6)],
+            [{ ...meta(7), key: true }, fakeJpeg(7)],
+          ];
+          for (const [m, b] of bad) v.peer.socket.emit('frame', m, b);
+          const errors = [];
+          for (let i = 0; i < bad.length; i++) errors.push((await v.peer.next('error')).at(0));
+          assert.ok(errors.every((e) => e.code === 'invalid-payload'), JSON.stringify(errors));
+          assert.match(errors[0].message, /key: is required/);
+          assert.match(errors[2].message, /config: a key frame carries its decoder config/);
+          await sleep(100);
+          assert.equal(w.count('frame'), 0);
+        });
+      });
+
+      it('clock: the ack carries the server time', async () => {
+        const w = await user(alice.token);
+        const before = Date.now();
+        const ack = await w.call('clock', { t0: 42 });
+        assert.equal(ack.t0, 42);
+        assert.ok(ack.server >= before && ack.server <= Date.now());
+        const v = await vehicle();
+        assert.equal((await v.peer.call('clock', { t0: 7 })).t0, 7, 'vehicles too');
       });
 
       it('refuses a frame whose bytes are not JPEG, and bad frame meta', async () => {
@@ -245,9 +425,10 @@ export function relaySuite(database: DatabaseFactory) {
         const d = await user(alice.token);
         await d.call('drive:acquire', { vehicleId: v.id });
         v.peer.socket.on('control', (c: any) => v.peer.socket.emit('control:ack', { seq: c.seq }));
-        d.socket.emit('control', control(v.id, 5, 0.25, -0.5));
+        const sent = control(v.id, 5, 0.25, -0.5);
+        d.socket.emit('control', sent);
         const [c] = await v.peer.next('control');
-        assert.deepEqual(c, { seq: 5, throttle: 0.25, steer: -0.5 });
+        assert.deepEqual(c, { seq: 5, throttle: 0.25, steer: -0.5, sentAt: sent.sentAt }, 'the send time goes along (server time)');
         const [ack] = await d.next('control:ack');
         assert.equal(ack.seq, 5);
         assert.ok(ack.rttMs >= 0 && ack.rttMs < 5000);

@@ -84,6 +84,80 @@ export function vehicleAgentSuite(database: DatabaseFactory) {
       assert.equal(await agent.exited, 0);
     });
 
+    it('H.264 from the simulator: a key frame with its decoder config first, access units in AVC format, late watchers start from a key frame', { timeout: 60_000 }, async () => {
+      const v = await register();
+      const agent = runAgent(['--server', s.url, '--token', v.token, '--codec', 'h264', '--fps', '15', '--size', '320x240']);
+      agents.push(agent);
+      const w = await connectPeer(s.url, { token: admin });
+      peers.push(w);
+      await w.next('vehicle:state', (st) => st.vehicleId === v.id && st.online, 15000);
+      assert.equal((await w.call('watch', { vehicleId: v.id, codecs: ['h264', 'jpeg'] })).codec, 'h264');
+      const frames: { meta: any; bytes: Buffer }[] = [];
+      for (let i = 0; i < 10; i++) {
+        const [meta, bytes] = await w.next('frame', undefined, 15000);
+        w.socket.emit('frame:ack', { vehicleId: v.id, seq: meta.seq });
+        frames.push({ meta, bytes: Buffer.from(bytes) });
+      }
+      assert.equal(frames[0].meta.codec, 'h264');
+      assert.equal(frames[0].meta.key, true, 'the first frame a watcher gets is a key frame');
+      assert.match(frames[0].meta.config.codec, /^avc1\.42[0-9A-F]{4}$/, 'constrained baseline');
+      const avcc = Buffer.from(frames[0].meta.config.description, 'base64');
+      assert.equal(avcc[0], 1, 'an AVCDecoderConfigurationRecord');
+      for (const f of frames) {
+        // Length-prefixed NAL units covering the access unit exactly.
+        let i = 0;
+        while (i < f.bytes.length) i += 4 + f.bytes.readUInt32BE(i);
+        assert.equal(i, f.bytes.length);
+      }
+      assert.ok(frames.slice(1).some((f) => !f.meta.key), 'P-frames follow');
+      assert.ok(frames.every((f, i) => i === 0 || f.meta.seq > frames[i - 1].meta.seq));
+      const late = await connectPeer(s.url, { token: admin });
+      peers.push(late);
+      await late.call('watch', { vehicleId: v.id, codecs: ['h264'] });
+      const [first] = await late.next('frame', undefined, 5000);
+      assert.equal(first.key, true, 'a late watcher starts from a key frame');
+      assert.ok(first.config);
+      agent.child.kill('SIGTERM');
+      assert.equal(await agent.exited, 0);
+    });
+
+    it('H.264 from ffmpeg (a camera, file or URL): decoded once, encoded to H.264; a JPEG viewer gets JPEG beside it', { timeout: 60_000 }, async () => {
+      const v = await register();
+      const agent = runAgent(['--server', s.url, '--token', v.token, '--source', 'ffmpeg:lavfi:testsrc2=size=320x240:rate=15', '--codec', 'h264', '--fps', '15', '--size', '320x240']);
+      agents.push(agent);
+      const h = await connectPeer(s.url, { token: admin });
+      const j = await connectPeer(s.url, { token: admin });
+      peers.push(h, j);
+      await h.next('vehicle:state', (st) => st.vehicleId === v.id && st.online, 15000);
+      await h.call('watch', { vehicleId: v.id, codecs: ['h264'] });
+      assert.equal((await j.call('watch', { vehicleId: v.id, codecs: ['jpeg'] })).codec, 'jpeg');
+      const [hm] = await h.next('frame', undefined, 15000);
+      assert.deepEqual([hm.codec, hm.key], ['h264', true]);
+      const [jm, jb] = await j.next('frame', (m) => m.codec === 'jpeg', 15000);
+      assert.equal(jm.width, 320);
+      assert.equal(Buffer.from(jb).readUInt16BE(0), 0xffd8);
+      assert.match(agent.stderr(), /video: H\.264 at 800k/);
+      assert.match(agent.stderr(), /a watcher needs JPEG/);
+      agent.child.kill('SIGTERM');
+      assert.equal(await agent.exited, 0);
+    });
+
+    it('stale commands: a control older than 250 ms in server time when it arrives is not applied, and is counted in telemetry', { timeout: 30_000 }, async () => {
+      const v = await register();
+      const agent = runAgent(['--server', s.url, '--token', v.token, '--codec', 'jpeg', '--fps', '5', '--size', '160x120', '--controls-out', '-']);
+      agents.push(agent);
+      const w = await watcher(v.id);
+      assert.equal((await w.call('drive:acquire', { vehicleId: v.id })).ok, true);
+      await sleep(500); // the agent's clock sync
+      for (let seq = 1; seq <= 3; seq++) w.socket.emit('control', { vehicleId: v.id, seq, throttle: 1, steer: 0, sentAt: Date.now() - 1000 });
+      const [tel] = await w.next('telemetry', (t) => t.staleControls === 3, 5000);
+      assert.equal(tel.speed, 0);
+      assert.equal(agent.lines.filter((l) => l.reason === 'control').length, 0, 'none was applied');
+      w.socket.emit('control', { vehicleId: v.id, seq: 4, throttle: 1, steer: 0, sentAt: Date.now() });
+      await waitFor(() => agent.lines.find((l) => l.reason === 'control' && l.seq === 4), 5000);
+      agent.child.kill('SIGTERM');
+    });
+
     it('refuses bad arguments with a message (exit 2) and a bad token (exit 1)', async () => {
       for (const args of [['--token', 't', '--fps', '0'], ['--token', 't', '--size', 'big'], ['--token', 't', '--source', 'webcam'], ['--server', 'ftp://x', '--token', 't'], ['--bogus', '1'], []]) {
         const r = spawnSync(process.execPath, [AGENT, ...args], { encoding: 'utf8', env: { ...process.env, VICER_VEHICLE_TOKEN: '' } });

@@ -3,6 +3,7 @@ import { computed, inject, Injectable, signal, type OnDestroy } from '@angular/c
 import { Router } from '@angular/router';
 import { can, type LoginRequest, type Permission, type TokenPair, type UserView } from '@vicer/protocol';
 import { firstValueFrom } from 'rxjs';
+import { errorText, fieldText } from '../i18n/messages';
 
 /**
  * The signed-in session. The access token lives only in memory; the refresh token only in its HttpOnly cookie,
@@ -101,11 +102,11 @@ export class AuthService implements OnDestroy {
 }
 
 /** The API's error message (its one error shape), or a generic line. */
-export function apiMessage(err: unknown, fallback = 'Something went wrong'): string {
+export function apiMessage(err: unknown, fallback = $localize`Something went wrong`): string {
   if (err instanceof HttpErrorResponse) {
-    const body = err.error as { message?: string } | null;
-    if (body && typeof body === 'object' && typeof body.message === 'string') return body.message;
-    if (err.status === 0) return 'The server cannot be reached';
+    const body = err.error as { message?: string; code?: string } | null;
+    if (body && typeof body === 'object' && typeof body.message === 'string') return errorText(body.code, body.message);
+    if (err.status === 0) return $localize`The server cannot be reached`;
   }
   return fallback;
 }
@@ -114,7 +115,7 @@ export function apiMessage(err: unknown, fallback = 'Something went wrong'): str
 export function fieldErrors(err: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   if (err instanceof HttpErrorResponse && Array.isArray(err.error?.details)) {
-    for (const d of err.error.details as { field: string; message: string }[]) out[d.field] ??= d.message;
+    for (const d of err.error.details as { field: string; message: string; code?: string; limit?: number }[]) out[d.field] ??= fieldText(d.code, d.limit, d.message);
   }
   return out;
 }

@@ -6,36 +6,39 @@ import { MatCardModule } from '@angular/material/card';
 import { MatFormFieldModule } from '@angular/material/form-field';
 import { MatInputModule } from '@angular/material/input';
 import { Router, RouterLink } from '@angular/router';
+import { LanguageSwitchComponent } from '../i18n/language';
 import { apiMessage, AuthService } from './auth.service';
 
 @Component({
   selector: 'app-login',
-  imports: [ReactiveFormsModule, RouterLink, MatCardModule, MatFormFieldModule, MatInputModule, MatButtonModule],
+  imports: [ReactiveFormsModule, RouterLink, MatCardModule, MatFormFieldModule, MatInputModule, MatButtonModule, LanguageSwitchComponent],
   changeDetection: ChangeDetectionStrategy.OnPush,
   template: `
+    <main>
     <mat-card class="auth-card" appearance="outlined">
-      <mat-card-header><mat-card-title><h1>Sign in to vicer</h1></mat-card-title></mat-card-header>
+      <mat-card-header><mat-card-title><h1 i18n>Sign in to vicer</h1></mat-card-title></mat-card-header>
       <mat-card-content>
         @if (created()) {
-          <p class="note" role="status">Account created. Sign in with it.</p>
+          <p class="note" role="status" i18n>Account created. Sign in with it.</p>
         }
         <form [formGroup]="form" (ngSubmit)="submit()">
           <mat-form-field>
-            <mat-label>Email</mat-label>
+            <mat-label i18n>Email</mat-label>
             <input matInput formControlName="email" type="email" autocomplete="username" required />
           </mat-form-field>
           <mat-form-field>
-            <mat-label>Password</mat-label>
+            <mat-label i18n>Password</mat-label>
             <input matInput formControlName="password" type="password" autocomplete="current-password" required />
           </mat-form-field>
           @if (error()) {
             <p class="error" role="alert">{{ error() }}</p>
           }
-          <button mat-flat-button type="submit" [disabled]="busy()">Sign in</button>
+          <button mat-flat-button type="submit" [disabled]="busy()" i18n>Sign in</button>
         </form>
       </mat-card-content>
-      <mat-card-actions><a mat-button routerLink="/signup">Create account</a></mat-card-actions>
+      <mat-card-actions><a mat-button routerLink="/signup" i18n>Create account</a><span class="spacer"></span><app-language-switch /></mat-card-actions>
     </mat-card>
+    </main>
   `,
   styleUrl: './auth-card.scss',
 })
@@ -55,7 +58,7 @@ export class LoginPage {
 
   protected async submit(): Promise<void> {
     if (this.form.invalid) {
-      this.error.set('Enter your email and password');
+      this.error.set($localize`Enter your email and password`);
       return;
     }
     this.busy.set(true);
@@ -67,8 +70,8 @@ export class LoginPage {
     } catch (err) {
       if (err instanceof HttpErrorResponse && err.status === 429) {
         const wait = err.headers.get('Retry-After');
-        this.error.set(`Too many failed attempts. Try again in ${wait ?? 'a few'} seconds.`);
-      } else this.error.set(apiMessage(err, 'Sign-in failed'));
+        this.error.set(wait ? $localize`Too many failed attempts. Try again in ${wait}:seconds: seconds.` : $localize`Too many failed attempts. Try again in a few seconds.`);
+      } else this.error.set(apiMessage(err, $localize`Sign-in failed`));
     } finally {
       this.busy.set(false);
     }

@@ -5,48 +5,51 @@ import { MatCardModule } from '@angular/material/card';
 import { MatFormFieldModule } from '@angular/material/form-field';
 import { MatInputModule } from '@angular/material/input';
 import { Router, RouterLink } from '@angular/router';
+import { LanguageSwitchComponent } from '../i18n/language';
 import { apiMessage, AuthService, fieldErrors } from './auth.service';
 
 @Component({
   selector: 'app-signup',
-  imports: [ReactiveFormsModule, RouterLink, MatCardModule, MatFormFieldModule, MatInputModule, MatButtonModule],
+  imports: [ReactiveFormsModule, RouterLink, MatCardModule, MatFormFieldModule, MatInputModule, MatButtonModule, LanguageSwitchComponent],
   changeDetection: ChangeDetectionStrategy.OnPush,
   template: `
+    <main>
     <mat-card class="auth-card" appearance="outlined">
-      <mat-card-header><mat-card-title><h1>Create an account</h1></mat-card-title></mat-card-header>
+      <mat-card-header><mat-card-title><h1 i18n>Create an account</h1></mat-card-title></mat-card-header>
       <mat-card-content>
         <form [formGroup]="form" (ngSubmit)="submit()">
           <mat-form-field>
-            <mat-label>Email</mat-label>
+            <mat-label i18n>Email</mat-label>
             <input matInput formControlName="email" type="email" autocomplete="email" />
             @if (errors()['email']; as e) {
-              <mat-hint class="field-error" role="alert">Email {{ e }}</mat-hint>
+              <mat-hint class="field-error" role="alert">{{ e }}</mat-hint>
             }
           </mat-form-field>
           <mat-form-field>
-            <mat-label>Name</mat-label>
+            <mat-label i18n>Name</mat-label>
             <input matInput formControlName="name" autocomplete="name" />
             @if (errors()['name']; as e) {
-              <mat-hint class="field-error" role="alert">Name {{ e }}</mat-hint>
+              <mat-hint class="field-error" role="alert">{{ e }}</mat-hint>
             }
           </mat-form-field>
           <mat-form-field>
-            <mat-label>Password</mat-label>
+            <mat-label i18n>Password</mat-label>
             <input matInput formControlName="password" type="password" autocomplete="new-password" />
             @if (errors()['password']; as e) {
-              <mat-hint class="field-error" role="alert">Password {{ e }}</mat-hint>
+              <mat-hint class="field-error" role="alert">{{ e }}</mat-hint>
             } @else {
-              <mat-hint>8 to 128 characters</mat-hint>
+              <mat-hint i18n>8 to 128 characters</mat-hint>
             }
           </mat-form-field>
           @if (error()) {
             <p class="error" role="alert">{{ error() }}</p>
           }
-          <button mat-flat-button type="submit" [disabled]="busy()">Create account</button>
+          <button mat-flat-button type="submit" [disabled]="busy()" i18n>Create account</button>
         </form>
       </mat-card-content>
-      <mat-card-actions><a mat-button routerLink="/login">I have an account</a></mat-card-actions>
+      <mat-card-actions><a mat-button routerLink="/login" i18n>I have an account</a><span class="spacer"></span><app-language-switch /></mat-card-actions>
     </mat-card>
+    </main>
   `,
   styleUrl: './auth-card.scss',
 })
@@ -69,7 +72,7 @@ export class SignupPage {
     } catch (err) {
       const fields = fieldErrors(err);
       this.errors.set(fields);
-      if (!Object.keys(fields).length) this.error.set(apiMessage(err, 'Sign-up failed'));
+      if (!Object.keys(fields).length) this.error.set(apiMessage(err, $localize`Sign-up failed`));
     } finally {
       this.busy.set(false);
     }

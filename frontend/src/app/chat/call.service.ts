@@ -3,16 +3,17 @@ import { computed, inject, Injectable, signal } from '@angular/core';
 import { Router } from '@angular/router';
 import { CALL_EVENTS, type CallEnded, type CallIncoming, type CallInviteAck, type CallParty, type CallSignal, type RtcConfig } from '@vicer/protocol';
 import { firstValueFrom } from 'rxjs';
+import { errorText } from '../i18n/messages';
 import { RelaySocketService } from '../relay/relay-socket.service';
 
 export type CallPhase = 'idle' | 'calling' | 'ringing' | 'connecting' | 'in-call';
 
 const ENDED_TEXT: Record<CallEnded['reason'], (name: string) => string> = {
-  hangup: (n) => `Call with ${n} ended`,
-  declined: (n) => `${n} declined the call`,
-  timeout: (n) => `${n} did not answer`,
-  busy: (n) => `${n} is busy`,
-  'peer-disconnected': (n) => `${n} was disconnected`,
+  hangup: (n) => $localize`Call with ${n}:name: ended`,
+  declined: (n) => $localize`${n}:name: declined the call`,
+  timeout: (n) => $localize`${n}:name: did not answer`,
+  busy: (n) => $localize`${n}:name: is busy`,
+  'peer-disconnected': (n) => $localize`${n}:name: was disconnected`,
 };
 
 /**
@@ -47,7 +48,7 @@ export class CallService {
     this.relay.on(CALL_EVENTS.incoming, (c: CallIncoming) => this.incoming(c));
     this.relay.on(CALL_EVENTS.accepted, (a: { callId: string }) => a.callId === this.callId && void this.startAsCaller());
     this.relay.on(CALL_EVENTS.signal, (s: CallSignal) => s.callId === this.callId && void this.onSignal(s));
-    this.relay.on(CALL_EVENTS.ended, (e: CallEnded) => e.callId === this.callId && this.finish(ENDED_TEXT[e.reason](this.peer()?.name ?? 'The other side')));
+    this.relay.on(CALL_EVENTS.ended, (e: CallEnded) => e.callId === this.callId && this.finish(ENDED_TEXT[e.reason](this.peer()?.name ?? $localize`The other side`)));
   }
 
   async call(to: CallParty): Promise<void> {
@@ -59,7 +60,7 @@ export class CallService {
     const ack = await this.relay.call<CallInviteAck>(CALL_EVENTS.invite, { to: to.userId }).catch(() => null);
     if (!ack?.ok || !ack.callId) {
       const code = ack?.error?.code;
-      this.finish(code === 'busy' ? `${to.name} is busy` : code === 'user-offline' ? `${to.name} is not online` : (ack?.error?.message ?? 'The call could not be placed'));
+      this.finish(code === 'busy' ? $localize`${to.name}:name: is busy` : code === 'user-offline' ? $localize`${to.name}:name: is not online` : ack?.error ? errorText(ack.error.code, ack.error.message) : $localize`The call could not be placed`);
       return;
     }
     this.callId = ack.callId;
@@ -76,7 +77,7 @@ export class CallService {
     this.phase.set('connecting');
     await this.createPeer();
     const ack = await this.relay.call<{ ok: boolean }>(CALL_EVENTS.accept, { callId: this.callId }).catch(() => null);
-    if (!ack?.ok) this.finish('The call is no longer available');
+    if (!ack?.ok) this.finish($localize`The call is no longer available`);
     else void this.router.navigateByUrl('/chat');
   }
 
@@ -121,7 +122,7 @@ export class CallService {
       return true;
     } catch (err) {
       const denied = (err as DOMException)?.name === 'NotAllowedError';
-      this.message.set(denied ? 'Camera and microphone permission was refused: allow them in the browser to make calls.' : 'No camera or microphone could be opened.');
+      this.message.set(denied ? $localize`Camera and microphone permission was refused: allow them in the browser to make calls.` : $localize`No camera or microphone could be opened.`);
       return false;
     }
   }

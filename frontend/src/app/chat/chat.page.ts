@@ -17,31 +17,31 @@ import { CallService } from './call.service';
       <p class="message" role="status">{{ m }}</p>
     }
     @if (call.phase() === 'idle' || call.phase() === 'ringing') {
-      <h1>Online now</h1>
-      <mat-list aria-label="Online users">
+      <h1 i18n>Online now</h1>
+      <mat-list aria-label="Online users" i18n-aria-label>
         @for (p of relay.presence(); track p.userId) {
           <mat-list-item>
-            <span matListItemTitle>{{ p.name }}{{ p.userId === auth.user()?.id ? ' (you)' : '' }}</span>
-            <span matListItemLine>{{ p.busy ? 'in a call' : 'online since ' + (p.since | date: 'shortTime') }}</span>
-            <button matListItemMeta mat-stroked-button type="button" [disabled]="p.userId === auth.user()?.id || p.busy" (click)="call.call({ userId: p.userId, name: p.name })" [attr.aria-label]="'Call ' + p.name">Call</button>
+            <span matListItemTitle>{{ p.name }}@if (p.userId === auth.user()?.id) {<ng-container i18n> (you)</ng-container>}</span>
+            <span matListItemLine>@if (p.busy) {<ng-container i18n>in a call</ng-container>} @else {<ng-container i18n>online since {{ p.since | date: 'shortTime' }}</ng-container>}</span>
+            <button matListItemMeta mat-stroked-button type="button" [disabled]="p.userId === auth.user()?.id || p.busy" (click)="call.call({ userId: p.userId, name: p.name })" [attr.aria-label]="callLabel(p.name)" i18n>Call</button>
           </mat-list-item>
         } @empty {
-          <mat-list-item>Nobody is online.</mat-list-item>
+          <mat-list-item i18n>Nobody is online.</mat-list-item>
         }
       </mat-list>
     } @else {
-      <section class="call" aria-label="Call">
-        <h1>{{ call.phase() === 'calling' ? 'Calling' : call.phase() === 'connecting' ? 'Connecting to' : 'In a call with' }} {{ call.peer()?.name }}</h1>
+      <section class="call" aria-label="Call" i18n-aria-label>
+        <h1>@switch (call.phase()) { @case ('calling') {<ng-container i18n>Calling {{ call.peer()?.name }}</ng-container>} @case ('connecting') {<ng-container i18n>Connecting to {{ call.peer()?.name }}</ng-container>} @default {<ng-container i18n>In a call with {{ call.peer()?.name }}</ng-container>} }</h1>
         <div class="videos">
-          <video #remote class="remote" aria-label="Remote video" autoplay playsinline></video>
-          <video #local class="local" aria-label="Your video" autoplay playsinline muted></video>
+          <video #remote class="remote" aria-label="Remote video" i18n-aria-label autoplay playsinline></video>
+          <video #local class="local" aria-label="Your video" i18n-aria-label autoplay playsinline muted></video>
         </div>
         <div class="bar">
-          <button mat-stroked-button type="button" (click)="call.toggleMute()" [attr.aria-pressed]="call.muted()">{{ call.muted() ? 'Unmute' : 'Mute' }}</button>
-          <button mat-stroked-button type="button" (click)="call.toggleCamera()" [attr.aria-pressed]="call.cameraOff()">{{ call.cameraOff() ? 'Camera on' : 'Camera off' }}</button>
-          <button mat-flat-button class="hangup" type="button" (click)="call.hangup()">Hang up</button>
-          <span aria-label="Call time">{{ elapsed() }}</span>
-          <span aria-label="Connection quality">RTT {{ call.stats().rttMs ?? '–' }} ms · out {{ call.stats().kbps ?? '–' }} kbit/s</span>
+          <button mat-stroked-button type="button" (click)="call.toggleMute()" [attr.aria-pressed]="call.muted()">@if (call.muted()) {<ng-container i18n>Unmute</ng-container>} @else {<ng-container i18n>Mute</ng-container>}</button>
+          <button mat-stroked-button type="button" (click)="call.toggleCamera()" [attr.aria-pressed]="call.cameraOff()">@if (call.cameraOff()) {<ng-container i18n>Camera on</ng-container>} @else {<ng-container i18n>Camera off</ng-container>}</button>
+          <button mat-flat-button class="hangup" type="button" (click)="call.hangup()" i18n>Hang up</button>
+          <span aria-label="Call time" i18n-aria-label>{{ elapsed() }}</span>
+          <span aria-label="Connection quality" i18n-aria-label i18n>RTT {{ call.stats().rttMs ?? '–' }} ms · out {{ call.stats().kbps ?? '–' }} kbit/s</span>
         </div>
       </section>
     }
@@ -60,6 +60,7 @@ export class ChatPage {
   protected readonly relay = inject(RelaySocketService);
   protected readonly auth = inject(AuthService);
   protected readonly call = inject(CallService);
+  protected readonly callLabel = (name: string) => $localize`Call ${name}:name:`;
   private readonly remoteVideo = viewChild<ElementRef<HTMLVideoElement>>('remote');
   private readonly localVideo = viewChild<ElementRef<HTMLVideoElement>>('local');
   private readonly now = signal(Date.now());

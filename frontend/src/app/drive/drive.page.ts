@@ -2,37 +2,40 @@ import { DecimalPipe } from '@angular/common';
 import { ChangeDetectionStrategy, Component, inject } from '@angular/core';
 import { MatListModule } from '@angular/material/list';
 import { ControlPadComponent } from './control-pad.component';
+import { TelemetryPanelComponent } from './telemetry-panel.component';
 import { DriveSession } from './drive-session';
 import { VideoPanelComponent } from './video-panel.component';
 
 @Component({
   selector: 'app-drive',
-  imports: [MatListModule, VideoPanelComponent, ControlPadComponent, DecimalPipe],
+  imports: [MatListModule, VideoPanelComponent, ControlPadComponent, TelemetryPanelComponent, DecimalPipe],
   providers: [DriveSession],
   changeDetection: ChangeDetectionStrategy.OnPush,
   template: `
+    <h1 class="visually-hidden" i18n>Drive</h1>
     <div class="layout">
-      <section class="vehicles" aria-label="Vehicles">
-        <h2>Vehicles</h2>
+      <section class="vehicles" aria-label="Vehicles" i18n-aria-label>
+        <h2 i18n>Vehicles</h2>
         @if (session.vehicles().length === 0) {
-          <p>No vehicle is registered yet.</p>
+          <p i18n>No vehicle is registered yet.</p>
         }
-        <mat-selection-list [multiple]="false" hideSingleSelectionIndicator aria-label="Vehicles">
+        <mat-selection-list [multiple]="false" hideSingleSelectionIndicator aria-label="Vehicles" i18n-aria-label>
           @for (v of session.vehicles(); track v.id) {
-            <mat-list-option [selected]="v.id === session.selectedId()" (click)="session.select(v.id)" [attr.aria-label]="v.name">
-              <span matListItemTitle><span class="dot" [class.on]="v.online" [attr.aria-label]="v.online ? 'online' : 'offline'"></span>{{ v.name }}</span>
+            <mat-list-option [selected]="v.id === session.selectedId()" (click)="session.select(v.id)">
+              <span matListItemTitle><span class="dot" [class.on]="v.online" aria-hidden="true"></span>{{ v.name }}</span>
               <span matListItemLine>
-                {{ v.online ? 'online' : 'offline' }} · driver {{ v.driver?.name ?? '—' }} · {{ v.viewers }} watching{{ v.estopped ? ' · E-STOP' : '' }}
+                @if (v.online) {<ng-container i18n>online</ng-container>} @else {<ng-container i18n>offline</ng-container>} · <ng-container i18n>driver {{ v.driver?.name ?? '—' }}</ng-container> · <ng-container i18n>{{ v.viewers }} watching</ng-container>@if (v.estopped) { · <ng-container i18n>E-STOP</ng-container>}
               </span>
             </mat-list-option>
           }
         </mat-selection-list>
       </section>
       @if (session.selected(); as v) {
-        <section class="stage" [attr.aria-label]="'Vehicle ' + v.name">
-          <h2>{{ v.name }} <small>{{ v.fps | number: '1.0-0' }} fps from the vehicle</small></h2>
+        <section class="stage" [attr.aria-label]="vehicleLabel(v.name)">
+          <h2>{{ v.name }} <small i18n>{{ v.fps | number: '1.0-0' }} fps from the vehicle</small></h2>
           <app-video-panel [vehicleId]="v.id" [online]="v.online" />
           <app-control-pad />
+          <app-telemetry-panel />
         </section>
       }
     </div>
@@ -49,6 +52,7 @@ import { VideoPanelComponent } from './video-panel.component';
 })
 export class DrivePage {
   protected readonly session = inject(DriveSession);
+  protected readonly vehicleLabel = (name: string) => $localize`Vehicle ${name}:name:`;
 
   constructor() {
     void this.session.load();

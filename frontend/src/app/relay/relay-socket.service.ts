@@ -1,5 +1,5 @@
 import { DestroyRef, effect, inject, Injectable, signal, untracked } from '@angular/core';
-import { CONNECTIONS_EVENTS, RELAY_NAMESPACE, type PresenceEntry } from '@vicer/protocol';
+import { ClockSync, CONNECTIONS_EVENTS, RELAY_EVENTS, RELAY_NAMESPACE, type ClockAck, type PresenceEntry } from '@vicer/protocol';
 import { io, type Socket } from 'socket.io-client';
 import { AuthService } from '../auth/auth.service';
 
@@ -16,6 +16,9 @@ export class RelaySocketService {
   readonly status = signal<SocketStatus>('offline');
   readonly notice = signal<string | null>(null);
   readonly presence = signal<PresenceEntry[]>([]);
+  /** This browser's clock against the server's: latencies and control times are in server time. */
+  readonly clock = new ClockSync((t0) => this.call<ClockAck>(RELAY_EVENTS.clock, { t0 }));
+  private clockTimer: ReturnType<typeof setInterval> | null = null;
 
   constructor() {
     effect(() => {
@@ -71,10 +74,12 @@ export class RelaySocketService {
       reconnectionDelayMax: 5000,
     });
     this.socket = socket;
+    this.clockTimer ??= setInterval(() => this.connected && void this.clock.sync().catch(() => undefined), 30_000);
     for (const { event, h } of this.listeners) socket.on(event, h);
     socket.on('connect', () => {
       this.status.set('connected');
       this.notice.set(null);
+      void this.clock.sync().catch(() => undefined);
     });
     socket.on('disconnect', (reason) => {
       if (this.status() === 'kicked') return;
@@ -98,7 +103,14 @@ export class RelaySocketService {
     socket.on(CONNECTIONS_EVENTS.presence, (list: PresenceEntry[]) => this.presence.set(list));
   }
 
+  /** The server's time now (epoch ms), as well as this browser can tell. */
+  serverNow(): number {
+    return this.clock.now();
+  }
+
   private close(): void {
+    if (this.clockTimer) clearInterval(this.clockTimer);
+    this.clockTimer = null;
     this.socket?.removeAllListeners();
     this.socket?.disconnect();
     this.socket = null;

@@ -8,10 +8,10 @@ export class ToastService {
   private readonly snack = inject(MatSnackBar);
 
   info(message: string): void {
-    this.snack.open(message, 'OK', { duration: 3000 });
+    this.snack.open(message, $localize`OK`, { duration: 3000 });
   }
 
-  error(err: unknown, fallback = 'The action failed'): void {
-    this.snack.open(typeof err === 'string' ? err : apiMessage(err, fallback), 'Dismiss', { duration: 6000, politeness: 'assertive' });
+  error(err: unknown, fallback = $localize`The action failed`): void {
+    this.snack.open(typeof err === 'string' ? err : apiMessage(err, fallback), $localize`Dismiss`, { duration: 6000, politeness: 'assertive' });
   }
 }

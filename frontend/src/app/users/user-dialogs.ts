@@ -8,6 +8,7 @@ import { MatInputModule } from '@angular/material/input';
 import { MatSelectModule } from '@angular/material/select';
 import { ROLES, type UpdateUserRequest, type UserView } from '@vicer/protocol';
 import { apiMessage, fieldErrors } from '../auth/auth.service';
+import { roleName } from '../i18n/messages';
 import { UsersApi } from './users.api';
 
 /** New user (no data) or edit (a user): email, name, role, and password (new) or disabled (edit). */
@@ -16,28 +17,28 @@ import { UsersApi } from './users.api';
   imports: [ReactiveFormsModule, MatDialogModule, MatFormFieldModule, MatInputModule, MatSelectModule, MatCheckboxModule, MatButtonModule],
   changeDetection: ChangeDetectionStrategy.OnPush,
   template: `
-    <h2 mat-dialog-title>{{ user ? 'Edit ' + user.email : 'New user' }}</h2>
+    <h2 mat-dialog-title>@if (user) {<ng-container i18n>Edit {{ user.email }}</ng-container>} @else {<ng-container i18n>New user</ng-container>}</h2>
     <form [formGroup]="form" (ngSubmit)="save()">
       <mat-dialog-content class="fields">
-        <mat-form-field><mat-label>Email</mat-label><input matInput formControlName="email" />@if (errors()['email']; as e) {<mat-hint class="err">Email {{ e }}</mat-hint>}</mat-form-field>
-        <mat-form-field><mat-label>Name</mat-label><input matInput formControlName="name" />@if (errors()['name']; as e) {<mat-hint class="err">Name {{ e }}</mat-hint>}</mat-form-field>
+        <mat-form-field><mat-label i18n>Email</mat-label><input matInput formControlName="email" />@if (errors()['email']; as e) {<mat-hint class="err">{{ e }}</mat-hint>}</mat-form-field>
+        <mat-form-field><mat-label i18n>Name</mat-label><input matInput formControlName="name" />@if (errors()['name']; as e) {<mat-hint class="err">{{ e }}</mat-hint>}</mat-form-field>
         @if (!user) {
-          <mat-form-field><mat-label>Password</mat-label><input matInput type="password" formControlName="password" />@if (errors()['password']; as e) {<mat-hint class="err">Password {{ e }}</mat-hint>}</mat-form-field>
+          <mat-form-field><mat-label i18n>Password</mat-label><input matInput type="password" formControlName="password" />@if (errors()['password']; as e) {<mat-hint class="err">{{ e }}</mat-hint>}</mat-form-field>
         }
         <mat-form-field>
-          <mat-label>Role</mat-label>
+          <mat-label i18n>Role</mat-label>
           <mat-select formControlName="role">
-            @for (r of roles; track r) {<mat-option [value]="r">{{ r }}</mat-option>}
+            @for (r of roles; track r) {<mat-option [value]="r">{{ roleName(r) }}</mat-option>}
           </mat-select>
         </mat-form-field>
         @if (user) {
-          <mat-checkbox formControlName="disabled">Disabled</mat-checkbox>
+          <mat-checkbox formControlName="disabled" i18n>Disabled</mat-checkbox>
         }
         @if (error()) {<p class="err" role="alert">{{ error() }}</p>}
       </mat-dialog-content>
       <mat-dialog-actions align="end">
-        <button mat-button type="button" mat-dialog-close>Cancel</button>
-        <button mat-flat-button type="submit">{{ user ? 'Save' : 'Create' }}</button>
+        <button mat-button type="button" mat-dialog-close i18n>Cancel</button>
+        <button mat-flat-button type="submit">@if (user) {<ng-container i18n>Save</ng-container>} @else {<ng-container i18n>Create</ng-container>}</button>
       </mat-dialog-actions>
     </form>
   `,
@@ -48,6 +49,7 @@ export class UserFormDialog {
   private readonly ref = inject(MatDialogRef<UserFormDialog, UserView>);
   private readonly api = inject(UsersApi);
   protected readonly roles = ROLES;
+  protected readonly roleName = roleName;
   protected readonly error = signal<string | null>(null);
   protected readonly errors = signal<Record<string, string>>({});
   protected readonly form = inject(FormBuilder).nonNullable.group({
@@ -86,16 +88,16 @@ export class UserFormDialog {
   imports: [ReactiveFormsModule, MatDialogModule, MatFormFieldModule, MatInputModule, MatButtonModule],
   changeDetection: ChangeDetectionStrategy.OnPush,
   template: `
-    <h2 mat-dialog-title>Reset the password of {{ user.email }}</h2>
+    <h2 mat-dialog-title i18n>Reset the password of {{ user.email }}</h2>
     <form [formGroup]="form" (ngSubmit)="save()">
       <mat-dialog-content>
-        <mat-form-field><mat-label>New password</mat-label><input matInput type="password" formControlName="password" /></mat-form-field>
+        <mat-form-field><mat-label i18n>New password</mat-label><input matInput type="password" formControlName="password" /></mat-form-field>
         @if (error()) {<p class="err" role="alert">{{ error() }}</p>}
-        <p>Every session of this account is signed out.</p>
+        <p i18n>Every session of this account is signed out.</p>
       </mat-dialog-content>
       <mat-dialog-actions align="end">
-        <button mat-button type="button" mat-dialog-close>Cancel</button>
-        <button mat-flat-button type="submit">Reset password</button>
+        <button mat-button type="button" mat-dialog-close i18n>Cancel</button>
+        <button mat-flat-button type="submit" i18n>Reset password</button>
       </mat-dialog-actions>
     </form>
   `,
@@ -126,7 +128,7 @@ export class ResetPasswordDialog {
     <h2 mat-dialog-title>{{ data.title }}</h2>
     <mat-dialog-content>{{ data.text }}</mat-dialog-content>
     <mat-dialog-actions align="end">
-      <button mat-button type="button" [mat-dialog-close]="false">Cancel</button>
+      <button mat-button type="button" [mat-dialog-close]="false" i18n>Cancel</button>
       <button mat-flat-button type="button" [mat-dialog-close]="true">{{ data.confirm }}</button>
     </mat-dialog-actions>
   `,

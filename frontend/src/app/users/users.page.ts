@@ -13,6 +13,7 @@ import type { UserView } from '@vicer/protocol';
 import { firstValueFrom } from 'rxjs';
 import { apiMessage, AuthService, fieldErrors } from '../auth/auth.service';
 import { ToastService } from '../shell/toast.service';
+import { roleName } from '../i18n/messages';
 import { ConfirmDialog, ResetPasswordDialog, UserFormDialog } from './user-dialogs';
 import { UsersApi } from './users.api';
 
@@ -24,43 +25,43 @@ import { UsersApi } from './users.api';
   template: `
     @if (auth.can('users:manage')) {
       <div class="head">
-        <h1>Users</h1>
-        <mat-form-field class="search" subscriptSizing="dynamic"><mat-label>Search</mat-label><input matInput (input)="filter($any($event.target).value)" /></mat-form-field>
-        <button mat-flat-button type="button" (click)="create()">New user</button>
+        <h1 i18n>Users</h1>
+        <mat-form-field class="search" subscriptSizing="dynamic"><mat-label i18n>Search</mat-label><input matInput (input)="filter($any($event.target).value)" /></mat-form-field>
+        <button mat-flat-button type="button" (click)="create()" i18n>New user</button>
       </div>
-      <table mat-table [dataSource]="data" matSort aria-label="Users">
-        <ng-container matColumnDef="email"><th mat-header-cell *matHeaderCellDef mat-sort-header>Email</th><td mat-cell *matCellDef="let u">{{ u.email }}</td></ng-container>
-        <ng-container matColumnDef="name"><th mat-header-cell *matHeaderCellDef mat-sort-header>Name</th><td mat-cell *matCellDef="let u">{{ u.name }}</td></ng-container>
-        <ng-container matColumnDef="role"><th mat-header-cell *matHeaderCellDef mat-sort-header>Role</th><td mat-cell *matCellDef="let u">{{ u.role }}</td></ng-container>
-        <ng-container matColumnDef="createdAt"><th mat-header-cell *matHeaderCellDef mat-sort-header>Created</th><td mat-cell *matCellDef="let u">{{ u.createdAt | date: 'short' }}</td></ng-container>
-        <ng-container matColumnDef="lastLoginAt"><th mat-header-cell *matHeaderCellDef mat-sort-header>Last login</th><td mat-cell *matCellDef="let u">{{ u.lastLoginAt ? (u.lastLoginAt | date: 'short') : 'never' }}</td></ng-container>
-        <ng-container matColumnDef="disabled"><th mat-header-cell *matHeaderCellDef mat-sort-header>Disabled</th><td mat-cell *matCellDef="let u">{{ u.disabled ? 'yes' : 'no' }}</td></ng-container>
+      <table mat-table [dataSource]="data" matSort aria-label="Users" i18n-aria-label>
+        <ng-container matColumnDef="email"><th mat-header-cell *matHeaderCellDef mat-sort-header i18n>Email</th><td mat-cell *matCellDef="let u">{{ u.email }}</td></ng-container>
+        <ng-container matColumnDef="name"><th mat-header-cell *matHeaderCellDef mat-sort-header i18n>Name</th><td mat-cell *matCellDef="let u">{{ u.name }}</td></ng-container>
+        <ng-container matColumnDef="role"><th mat-header-cell *matHeaderCellDef mat-sort-header i18n>Role</th><td mat-cell *matCellDef="let u">{{ roleName(u.role) }}</td></ng-container>
+        <ng-container matColumnDef="createdAt"><th mat-header-cell *matHeaderCellDef mat-sort-header i18n>Created</th><td mat-cell *matCellDef="let u">{{ u.createdAt | date: 'short' }}</td></ng-container>
+        <ng-container matColumnDef="lastLoginAt"><th mat-header-cell *matHeaderCellDef mat-sort-header i18n>Last login</th><td mat-cell *matCellDef="let u">@if (u.lastLoginAt) {{{ u.lastLoginAt | date: 'short' }}} @else {<ng-container i18n>never</ng-container>}</td></ng-container>
+        <ng-container matColumnDef="disabled"><th mat-header-cell *matHeaderCellDef mat-sort-header i18n>Disabled</th><td mat-cell *matCellDef="let u">@if (u.disabled) {<ng-container i18n>yes</ng-container>} @else {<ng-container i18n>no</ng-container>}</td></ng-container>
         <ng-container matColumnDef="actions">
-          <th mat-header-cell *matHeaderCellDef>Actions</th>
+          <th mat-header-cell *matHeaderCellDef i18n>Actions</th>
           <td mat-cell *matCellDef="let u">
-            <button mat-button type="button" (click)="edit(u)" [attr.aria-label]="'Edit ' + u.email">Edit</button>
-            <button mat-button type="button" (click)="reset(u)" [attr.aria-label]="'Reset password of ' + u.email">Reset password</button>
-            <button mat-button type="button" (click)="remove(u)" [attr.aria-label]="'Delete ' + u.email">Delete</button>
+            <button mat-button type="button" (click)="edit(u)" [attr.aria-label]="editLabel(u)" i18n>Edit</button>
+            <button mat-button type="button" (click)="reset(u)" [attr.aria-label]="resetLabel(u)" i18n>Reset password</button>
+            <button mat-button type="button" (click)="remove(u)" [attr.aria-label]="deleteLabel(u)" i18n>Delete</button>
           </td>
         </ng-container>
         <tr mat-header-row *matHeaderRowDef="columns"></tr>
         <tr mat-row *matRowDef="let row; columns: columns"></tr>
       </table>
-      <mat-paginator [pageSizeOptions]="[10, 25, 100]" [pageSize]="25" aria-label="Pages of users" />
+      <mat-paginator [pageSizeOptions]="[10, 25, 100]" [pageSize]="25" aria-label="Pages of users" i18n-aria-label />
     } @else if (me(); as u) {
       <mat-card class="profile" appearance="outlined">
-        <mat-card-header><mat-card-title><h1>Your profile</h1></mat-card-title><mat-card-subtitle>{{ u.role }} · since {{ u.createdAt | date }}</mat-card-subtitle></mat-card-header>
+        <mat-card-header><mat-card-title><h1 i18n>Your profile</h1></mat-card-title><mat-card-subtitle i18n>{{ roleName(u.role) }} · since {{ u.createdAt | date }}</mat-card-subtitle></mat-card-header>
         <mat-card-content>
           <form [formGroup]="profile" (ngSubmit)="saveProfile()">
-            <mat-form-field><mat-label>Email</mat-label><input matInput formControlName="email" />@if (errors()['email']; as e) {<mat-hint class="err">Email {{ e }}</mat-hint>}</mat-form-field>
-            <mat-form-field><mat-label>Name</mat-label><input matInput formControlName="name" />@if (errors()['name']; as e) {<mat-hint class="err">Name {{ e }}</mat-hint>}</mat-form-field>
-            <button mat-flat-button type="submit">Save profile</button>
+            <mat-form-field><mat-label i18n>Email</mat-label><input matInput formControlName="email" />@if (errors()['email']; as e) {<mat-hint class="err">{{ e }}</mat-hint>}</mat-form-field>
+            <mat-form-field><mat-label i18n>Name</mat-label><input matInput formControlName="name" />@if (errors()['name']; as e) {<mat-hint class="err">{{ e }}</mat-hint>}</mat-form-field>
+            <button mat-flat-button type="submit" i18n>Save profile</button>
           </form>
           <form [formGroup]="password" (ngSubmit)="savePassword()">
-            <h2>Change password</h2>
-            <mat-form-field><mat-label>Current password</mat-label><input matInput type="password" formControlName="currentPassword" autocomplete="current-password" />@if (errors()['currentPassword']; as e) {<mat-hint class="err">Current password {{ e }}</mat-hint>}</mat-form-field>
-            <mat-form-field><mat-label>New password</mat-label><input matInput type="password" formControlName="password" autocomplete="new-password" />@if (errors()['password']; as e) {<mat-hint class="err">New password {{ e }}</mat-hint>}</mat-form-field>
-            <button mat-stroked-button type="submit">Change password</button>
+            <h2 i18n>Change password</h2>
+            <mat-form-field><mat-label i18n>Current password</mat-label><input matInput type="password" formControlName="currentPassword" autocomplete="current-password" />@if (errors()['currentPassword']; as e) {<mat-hint class="err">{{ e }}</mat-hint>}</mat-form-field>
+            <mat-form-field><mat-label i18n>New password</mat-label><input matInput type="password" formControlName="password" autocomplete="new-password" />@if (errors()['password']; as e) {<mat-hint class="err">{{ e }}</mat-hint>}</mat-form-field>
+            <button mat-stroked-button type="submit" i18n>Change password</button>
           </form>
         </mat-card-content>
       </mat-card>
@@ -84,6 +85,10 @@ export class UsersPage {
   private readonly dialog = inject(MatDialog);
   private readonly toast = inject(ToastService);
   private readonly fb = inject(FormBuilder).nonNullable;
+  protected readonly roleName = roleName;
+  protected readonly editLabel = (u: UserView) => $localize`Edit ${u.email}:email:`;
+  protected readonly resetLabel = (u: UserView) => $localize`Reset password of ${u.email}:email:`;
+  protected readonly deleteLabel = (u: UserView) => $localize`Delete ${u.email}:email:`;
   protected readonly columns = ['email', 'name', 'role', 'createdAt', 'lastLoginAt', 'disabled', 'actions'];
   protected readonly data = new MatTableDataSource<UserView>([]);
   protected readonly me = signal<UserView | null>(null);
@@ -109,7 +114,7 @@ export class UsersPage {
   protected async create(): Promise<void> {
     const made = await firstValueFrom(this.dialog.open(UserFormDialog, { data: null }).afterClosed());
     if (made) {
-      this.toast.info(`Created ${made.email}`);
+      this.toast.info($localize`Created ${made.email}:email:`);
       await this.load();
     }
   }
@@ -117,24 +122,24 @@ export class UsersPage {
   protected async edit(u: UserView): Promise<void> {
     const saved = await firstValueFrom(this.dialog.open(UserFormDialog, { data: u }).afterClosed());
     if (saved) {
-      this.toast.info(`Saved ${saved.email}`);
+      this.toast.info($localize`Saved ${saved.email}:email:`);
       await this.load();
     }
   }
 
   protected async reset(u: UserView): Promise<void> {
-    if (await firstValueFrom(this.dialog.open(ResetPasswordDialog, { data: u }).afterClosed())) this.toast.info(`Password of ${u.email} reset`);
+    if (await firstValueFrom(this.dialog.open(ResetPasswordDialog, { data: u }).afterClosed())) this.toast.info($localize`Password of ${u.email}:email: reset`);
   }
 
   protected async remove(u: UserView): Promise<void> {
-    const ok = await firstValueFrom(this.dialog.open(ConfirmDialog, { data: { title: `Delete ${u.email}?`, text: 'The account and its sessions are removed. This cannot be undone.', confirm: 'Delete' } }).afterClosed());
+    const ok = await firstValueFrom(this.dialog.open(ConfirmDialog, { data: { title: $localize`Delete ${u.email}:email:?`, text: $localize`The account and its sessions are removed. This cannot be undone.`, confirm: $localize`Delete` } }).afterClosed());
     if (!ok) return;
     try {
       await this.api.remove(u.id);
-      this.toast.info(`Deleted ${u.email}`);
+      this.toast.info($localize`Deleted ${u.email}:email:`);
       await this.load();
     } catch (err) {
-      this.toast.error(err, 'Cannot delete');
+      this.toast.error(err, $localize`Cannot delete`);
     }
   }
 
@@ -146,7 +151,7 @@ export class UsersPage {
     try {
       const saved = await this.api.update(u.id, { ...(v.email !== u.email ? { email: v.email } : {}), ...(v.name !== u.name ? { name: v.name } : {}) });
       this.adopt(saved);
-      this.toast.info('Profile saved');
+      this.toast.info($localize`Profile saved`);
     } catch (err) {
       this.errors.set(fieldErrors(err));
       if (!Object.keys(fieldErrors(err)).length) this.toast.error(apiMessage(err));
@@ -160,7 +165,7 @@ export class UsersPage {
     try {
       await this.api.update(u.id, this.password.getRawValue());
       this.password.reset();
-      this.toast.info('Password changed; your other sessions were signed out');
+      this.toast.info($localize`Password changed; your other sessions were signed out`);
     } catch (err) {
       this.errors.set(fieldErrors(err));
       if (!Object.keys(fieldErrors(err)).length) this.toast.error(apiMessage(err));
@@ -174,7 +179,7 @@ export class UsersPage {
       const mine = list.find((x) => x.id === this.auth.user()?.id) ?? null;
       if (mine) this.adopt(mine);
     } catch (err) {
-      this.toast.error(err, 'Cannot load users');
+      this.toast.error(err, $localize`Cannot load users`);
     }
   }
 

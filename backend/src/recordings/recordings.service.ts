@@ -1,0 +1,397 @@
+import { Inject, Injectable, Logger, NotFoundException, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { McapStreamReader, McapWriter } from '@mcap/core';
+import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { IsNull, LessThan, Not } from 'typeorm';
+import { ClusterService } from '../cluster/cluster.service.js';
+import { CONFIG } from '../config/config.module.js';
+import type { AppConfig } from '../config/config.js';
+import { DatabaseService } from '../database/database.service.js';
+import type { FrameMeta, Page, RelayedFrameMeta, RecordedControl, RecordedEvent, RecordingEndReason, RecordingsQuery, RecordingView } from '../protocol/index.js';
+import { Vehicle } from '../vehicles/vehicle.entity.js';
+import { CHUNK_BYTES, FileWritable } from './drive-recording.js';
+import { RecorderThread, type Recorder } from './recorder-thread.js';
+import { Recording, RecordingVehicle, toRecordingView } from './recording.entity.js';
+
+const SWEEP_MS = 60 * 60 * 1000;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** Who drives: the account, and the session (connection log row) the drive belongs to. */
+export interface Driver {
+  userId: string;
+  name: string;
+  connectionId?: string;
+}
+
+/** A message for a recording on another instance, stamped where it happened. */
+interface RemoteRecord {
+  vehicleId: string;
+  topic: 'controlForwarded' | 'telemetry';
+  body: unknown;
+  at: number;
+}
+
+/** A drive whose file is being opened: what happens meanwhile, in order. */
+interface Opening {
+  driverId: string;
+  queue: ((file: Recorder) => void)[];
+  /** Settles when the file is open and the queue written. */
+  ready: Promise<void>;
+}
+
+/** Messages held while a file opens (milliseconds' worth in practice; a stalled disk must not grow memory). */
+const OPENING_QUEUE_MAX = 20_000;
+
+interface Live {
+  row: Recording;
+  file: Recorder;
+}
+
+/**
+ * Drive recordings. The relay tells it what happens (a drive starts or ends, frames, controls, acks, telemetry,
+ * safety events); while a recorded vehicle is driven, each drive goes to its own MCAP file. Never in the relay's
+ * way: every call returns at once, and a failing disk ends that recording, not the drive.
+ */
+@Injectable()
+export class RecordingsService implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger('recordings');
+  private readonly live = new Map<string, Live>();
+  private readonly opening = new Map<string, Opening>();
+  /** The files are written on a thread of their own, never in the relay's way. */
+  private readonly thread = new RecorderThread();
+  private readonly enabled = new Set<string>();
+  private timer?: NodeJS.Timeout;
+  private startFrames: (vehicleId: string) => { meta: RelayedFrameMeta; bytes: Buffer }[] = () => [];
+  /** On the vehicle's instance: the instance recording its drive when that is another one (the driver's). */
+  private recorderOf: (vehicleId: string) => string | undefined = () => undefined;
+
+  constructor(
+    @Inject(CONFIG) private readonly config: AppConfig,
+    private readonly db: DatabaseService,
+    private readonly cluster: ClusterService,
+  ) {}
+
+  get dir(): string {
+    return this.config.recordings.dir;
+  }
+
+  async onModuleInit(): Promise<void> {
+    // What only the vehicle's instance sees (controls as forwarded, telemetry) reaches the driver's, which records.
+    this.cluster.handle('rec', (m) => {
+      const { vehicleId, topic, body, at } = m as unknown as RemoteRecord;
+      const live = this.live.get(vehicleId);
+      if (!live && !this.opening.has(vehicleId)) return;
+      if (topic === 'controlForwarded') this.to(vehicleId, (f) => f.controlForwarded(body as RecordedControl, at));
+      else if (topic === 'telemetry') this.to(vehicleId, (f) => f.telemetry(body as Record<string, unknown>, at));
+    });
+    // Turning recording on or off for a vehicle holds on every instance.
+    this.cluster.handle('recording-enabled', (m) => (m.on ? this.enabled.add(m.vehicleId as string) : this.enabled.delete(m.vehicleId as string)));
+    await mkdir(this.dir, { recursive: true });
+    for (const v of await this.db.dataSource.manager.find(RecordingVehicle)) this.enabled.add(v.vehicleId);
+    await this.repairUnfinished();
+    await this.sweep();
+    this.timer = setInterval(() => void this.sweep(), SWEEP_MS);
+    this.timer.unref();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.timer);
+    await Promise.all([...new Set([...this.live.keys(), ...this.opening.keys()])].map((id) => this.driveEnded(id, 'server-stopped')));
+    await this.thread.stop();
+  }
+
+  /** The relay's video fan-out tells where a drive's first pictures come from (it depends on this module, not back). */
+  useStartFrames(source: (vehicleId: string) => { meta: RelayedFrameMeta; bytes: Buffer }[]): void {
+    this.startFrames = source;
+  }
+
+  /** The driving rules tell, on a vehicle's instance, which instance holds its driver (and so its recording). */
+  useRecorderOf(locate: (vehicleId: string) => string | undefined): void {
+    this.recorderOf = locate;
+  }
+
+  isEnabled(vehicleId: string): boolean {
+    return this.config.recordings.all || this.enabled.has(vehicleId);
+  }
+
+  async setEnabled(vehicleId: string, on: boolean): Promise<void> {
+    await this.db.transaction(async (m) => {
+      if (!(await m.existsBy(Vehicle, { id: vehicleId }))) throw new NotFoundException('Vehicle not found');
+      if (on) await m.upsert(RecordingVehicle, { vehicleId, enabledAt: new Date() }, ['vehicleId']);
+      else await m.delete(RecordingVehicle, { vehicleId });
+    });
+    this.cluster.broadcast({ t: 'recording-enabled', vehicleId, on });
+  }
+
+  /**
+   * A driver took a vehicle: a new file (the previous driver's drive ends as a takeover). Opening it takes a moment
+   * (a row, a file); what happens meanwhile waits in order and is written once it is open, so the drive's first
+   * control is in its file like every other.
+   */
+  driveStarted(vehicleId: string, driver: Driver): void {
+    if (!this.isEnabled(vehicleId)) return;
+    const current = this.live.get(vehicleId);
+    const opening = this.opening.get(vehicleId);
+    if ((opening ?? current?.row)?.driverId === driver.userId) return;
+    const at = Date.now();
+    // Mid-group P-frames alone would not decode: the file opens with the pictures a late watcher would start from,
+    // taken now and logged when they were relayed (just before the drive); all that follows comes through the queue.
+    const preroll = this.startFrames(vehicleId);
+    const queue: Opening = { driverId: driver.userId, queue: [], ready: Promise.resolve() };
+    this.opening.set(vehicleId, queue);
+    queue.ready = (async () => {
+      if (current) await this.endLive(vehicleId, 'takeover');
+      const file = await this.start(vehicleId, driver);
+      for (const f of preroll) file.frame(f.meta, f.bytes, f.meta.relayedAt);
+      file.event({ kind: 'acquire', by: driver.name }, at);
+      for (const write of queue.queue) write(file);
+    })()
+      .catch((err) => this.logger.warn(`cannot start recording ${vehicleId}: ${(err as Error).message}`))
+      .finally(() => {
+        if (this.opening.get(vehicleId) === queue) this.opening.delete(vehicleId);
+      });
+  }
+
+  /** The drive ended: its file is closed and its row completed (once it is open, if it is still opening). */
+  async driveEnded(vehicleId: string, reason: RecordingEndReason): Promise<void> {
+    const opening = this.opening.get(vehicleId);
+    if (opening && reason === 'takeover') {
+      // The drive taken over is the one before the drive being opened (which ends it too, whichever comes first).
+      if (this.live.get(vehicleId)?.row.driverId !== opening.driverId) await this.endLive(vehicleId, reason);
+      return;
+    }
+    await opening?.ready;
+    await this.endLive(vehicleId, reason);
+  }
+
+  private async endLive(vehicleId: string, reason: RecordingEndReason): Promise<void> {
+    const live = this.live.get(vehicleId);
+    if (!live) return;
+    this.live.delete(vehicleId);
+    live.file.event({ kind: 'end', reason });
+    const bytes = await live.file.close().catch(() => 0);
+    if (live.file.error) this.logger.warn(`recording ${live.row.id} stopped early: ${live.file.error.message}`);
+    await this.db
+      .transaction((m) => m.update(Recording, { id: live.row.id }, { endedAt: new Date(), bytes, endReason: reason }))
+      .catch((err) => this.logger.warn(`cannot close recording ${live.row.id}: ${(err as Error).message}`));
+  }
+
+  /** Whether the vehicle's drive is being recorded (its file open, or opening). */
+  recording(vehicleId: string): boolean {
+    return this.live.has(vehicleId) || this.opening.has(vehicleId);
+  }
+
+  frame(vehicleId: string, meta: FrameMeta, bytes: Buffer): void {
+    this.to(vehicleId, (f, at) => f.frame(meta, bytes, at));
+  }
+
+  controlReceived(vehicleId: string, c: RecordedControl): void {
+    this.to(vehicleId, (f, at) => f.controlReceived(c, at));
+  }
+
+  controlForwarded(vehicleId: string, c: RecordedControl): void {
+    if (!this.remote(vehicleId, 'controlForwarded', c)) this.to(vehicleId, (f, at) => f.controlForwarded(c, at));
+  }
+
+  controlAck(vehicleId: string, seq: number, rttMs: number): void {
+    this.to(vehicleId, (f, at) => f.controlAck({ seq, rttMs: Math.round(rttMs * 1000) / 1000 }, at));
+  }
+
+  telemetry(vehicleId: string, t: Record<string, unknown>): void {
+    if (!this.remote(vehicleId, 'telemetry', t)) this.to(vehicleId, (f, at) => f.telemetry(t, at));
+  }
+
+  event(vehicleId: string, e: RecordedEvent): void {
+    this.to(vehicleId, (f, at) => f.event(e, at));
+  }
+
+  /** Sent to the driver's instance when the drive is recorded there; false when it is not elsewhere. */
+  private remote(vehicleId: string, topic: RemoteRecord['topic'], body: unknown): boolean {
+    if (this.live.has(vehicleId) || this.opening.has(vehicleId) || !this.isEnabled(vehicleId)) return false;
+    const recorder = this.recorderOf(vehicleId);
+    if (!recorder || recorder === this.cluster.instanceId) return false;
+    const record: RemoteRecord = { vehicleId, topic, body, at: Date.now() };
+    this.cluster.send(recorder, { t: 'rec', ...record });
+    return true;
+  }
+
+  /** To the vehicle's open file, or in the queue of the one being opened (stamped now, written then). */
+  private to(vehicleId: string, write: (file: Recorder, at: number) => void): void {
+    const opening = this.opening.get(vehicleId);
+    if (!opening) {
+      const live = this.live.get(vehicleId);
+      if (live) write(live.file, Date.now());
+      return;
+    }
+    if (opening.queue.length >= OPENING_QUEUE_MAX) return;
+    const at = Date.now();
+    opening.queue.push((file) => write(file, at));
+  }
+
+  // ---- the recordings as files and rows ----------------------------------------------------------------------------
+
+  async list(q: RecordingsQuery): Promise<Page<RecordingView>> {
+    const qb = this.db.dataSource.manager.createQueryBuilder(Recording, 'r').orderBy('r.startedAt', 'DESC');
+    if (q.vehicleId) qb.andWhere('r.vehicleId = :vehicleId', { vehicleId: q.vehicleId });
+    if (q.driverId) qb.andWhere('r.driverId = :driverId', { driverId: q.driverId });
+    if (q.connectionIds) qb.andWhere('r.connectionId IN (:...connectionIds)', { connectionIds: q.connectionIds });
+    if (q.from) qb.andWhere('r.startedAt >= :from', { from: q.from });
+    if (q.to) qb.andWhere('r.startedAt <= :to', { to: q.to });
+    const [rows, total] = await qb.skip((q.page - 1) * q.pageSize).take(q.pageSize).getManyAndCount();
+    return { items: rows.map(toRecordingView), total, page: q.page, pageSize: q.pageSize };
+  }
+
+  async get(id: string): Promise<RecordingView> {
+    return toRecordingView(await this.mustFind(id));
+  }
+
+  /** The file of a recording, by its id only: a request never names a path. */
+  async file(id: string): Promise<{ path: string; size: number; name: string; inProgress: boolean }> {
+    const row = await this.mustFind(id);
+    const path = this.pathOf(row.id);
+    const { size } = await stat(path).catch(() => {
+      // Several instances need one RECORDINGS_DIR between them: each writes the drives of its own drivers.
+      if (row.instanceId !== this.cluster.instanceId) throw new NotFoundException(`The recording’s file is not here: instance ${row.instanceId} wrote it, and RECORDINGS_DIR is not shared`);
+      throw new NotFoundException('The recording’s file is gone');
+    });
+    const name = `${row.vehicleName.replace(/[^A-Za-z0-9._-]+/g, '_')}-${row.startedAt.toISOString().replace(/[:.]/g, '-')}.mcap`;
+    return { path, size, name, inProgress: !row.endedAt };
+  }
+
+  async remove(id: string): Promise<void> {
+    const row = await this.mustFind(id);
+    if (!row.endedAt && this.live.get(row.vehicleId)?.row.id === id) await this.driveEnded(row.vehicleId, 'released');
+    await this.db.transaction((m) => m.delete(Recording, { id }));
+    await rm(this.pathOf(id), { force: true });
+  }
+
+  /** Retention, then the disk budget: oldest first, never a recording in progress. */
+  async sweep(now = Date.now()): Promise<string[]> {
+    const removed: string[] = [];
+    const m = this.db.dataSource.manager;
+    const old = await m.find(Recording, { where: { endedAt: Not(IsNull()), startedAt: LessThan(new Date(now - this.config.recordings.retentionDays * DAY_MS)) } });
+    for (const r of old) removed.push(await this.drop(r));
+    const done = await m.find(Recording, { where: { endedAt: Not(IsNull()) }, order: { startedAt: 'ASC' } });
+    const liveBytes = await Promise.all([...this.live.values()].map((l) => stat(l.file.path).then((s) => s.size, () => 0)));
+    let total = done.reduce((s, r) => s + r.bytes, 0) + liveBytes.reduce((a, b) => a + b, 0);
+    for (const r of done) {
+      if (total <= this.config.recordings.maxBytes) break;
+      total -= r.bytes;
+      removed.push(await this.drop(r));
+    }
+    if (removed.length) this.logger.log(`removed ${removed.length} recording(s) (retention ${this.config.recordings.retentionDays} d, budget ${this.config.recordings.maxBytes} B)`);
+    return removed;
+  }
+
+  private async drop(r: Recording): Promise<string> {
+    await this.db.transaction((m) => m.delete(Recording, { id: r.id }));
+    await rm(this.pathOf(r.id), { force: true });
+    return r.id;
+  }
+
+  private pathOf(id: string): string {
+    // ids are uuids made here (and checked by the route's schema): the name can never leave the directory.
+    if (!/^[0-9a-f-]{36}$/.test(id)) throw new NotFoundException('Recording not found');
+    return join(this.dir, `${id}.mcap`);
+  }
+
+  private async mustFind(id: string): Promise<Recording> {
+    const row = await this.db.dataSource.manager.findOneBy(Recording, { id });
+    if (!row) throw new NotFoundException('Recording not found');
+    return row;
+  }
+
+  private async start(vehicleId: string, driver: Driver): Promise<Recorder> {
+    const vehicle = await this.db.dataSource.manager.findOneBy(Vehicle, { id: vehicleId });
+    const row: Recording = {
+      id: randomUUID(),
+      vehicleId,
+      vehicleName: vehicle?.name ?? vehicleId,
+      driverId: driver.userId,
+      driverName: driver.name,
+      connectionId: driver.connectionId ?? null,
+      instanceId: this.cluster.instanceId,
+      startedAt: new Date(),
+      endedAt: null,
+      bytes: 0,
+      endReason: null,
+      repaired: false,
+    };
+    // The row first: a file the server crashes on is always known, and repaired on the next start.
+    await this.db.transaction((m) => m.insert(Recording, row));
+    const file = await this.thread.create(this.pathOf(row.id), { vehicleId, vehicle: row.vehicleName, driverId: driver.userId, driver: driver.name, startedAt: row.startedAt.toISOString() });
+    this.live.set(vehicleId, { row, file });
+    return file;
+  }
+
+  /** Files this instance left unfinished (a crash): rewritten from what reached the disk, with a fresh index. */
+  private async repairUnfinished(): Promise<void> {
+    const rows = await this.db.dataSource.manager.find(Recording, { where: { endedAt: IsNull(), instanceId: this.cluster.instanceId } });
+    for (const row of rows) {
+      const path = this.pathOf(row.id);
+      let bytes = 0;
+      let endedAt = row.startedAt;
+      try {
+        ({ bytes, lastLogTime: endedAt } = await repairMcap(path, row.startedAt));
+      } catch (err) {
+        this.logger.warn(`cannot repair recording ${row.id}: ${(err as Error).message}`);
+      }
+      await this.db.transaction((m) => m.update(Recording, { id: row.id }, { endedAt, bytes, endReason: 'server-crash', repaired: true }));
+      this.logger.log(`repaired recording ${row.id} (${bytes} bytes)`);
+    }
+  }
+}
+
+/**
+ * Rewrites a truncated MCAP file: every whole record that reached the disk, read as a stream (a block at a time,
+ * never the whole file), written again with its summary and index. Returns the new size and the last log time.
+ */
+export async function repairMcap(path: string, fallbackTime: Date): Promise<{ bytes: number; lastLogTime: Date }> {
+  const tmp = `${path}.repair`;
+  const out = await open(tmp, 'w', 0o640);
+  const writer = new McapWriter({ writable: new FileWritable(out), chunkSize: CHUNK_BYTES });
+  const reader = new McapStreamReader({ validateCrcs: true });
+  const schemas = new Map<number, number>();
+  const channels = new Map<number, number>();
+  let last = BigInt(fallbackTime.getTime()) * 1_000_000n;
+  let started = false;
+  const drain = async () => {
+    for (;;) {
+      let rec;
+      try {
+        rec = reader.nextRecord();
+      } catch {
+        return false; // a torn record: what follows is unreadable
+      }
+      if (!rec) return true;
+      if (rec.type === 'Header') {
+        await writer.start({ profile: rec.profile, library: rec.library });
+        started = true;
+      } else if (!started) continue;
+      else if (rec.type === 'Schema') schemas.set(rec.id, await writer.registerSchema({ name: rec.name, encoding: rec.encoding, data: rec.data }));
+      else if (rec.type === 'Channel') channels.set(rec.id, await writer.registerChannel({ topic: rec.topic, schemaId: schemas.get(rec.schemaId) ?? 0, messageEncoding: rec.messageEncoding, metadata: rec.metadata }));
+      else if (rec.type === 'Metadata') await writer.addMetadata({ name: rec.name, metadata: rec.metadata });
+      else if (rec.type === 'Message') {
+        const channelId = channels.get(rec.channelId);
+        if (channelId === undefined) continue;
+        await writer.addMessage({ ...rec, channelId });
+        if (rec.logTime > last) last = rec.logTime;
+      }
+    }
+  };
+  try {
+    for await (const block of createReadStream(path, { highWaterMark: 1024 * 1024 })) {
+      reader.append(block as Buffer);
+      if (!(await drain())) break;
+    }
+    if (!started) await writer.start({ profile: '', library: 'vicer (repaired)' });
+    await writer.end();
+  } finally {
+    await out.close();
+  }
+  await rename(tmp, path);
+  const { size } = await stat(path);
+  return { bytes: size, lastLogTime: new Date(Number(last / 1_000_000n)) };
+}

@@ -1,0 +1,4 @@
+import { pgDatabase } from '../helpers/databases.js';
+import { apiTokensSuite } from '../suites/api-tokens.suite.js';
+
+apiTokensSuite(pgDatabase);
