@@ -9,7 +9,7 @@ import mqtt from 'mqtt';
 import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
 import { ROOT } from '../backend/src/config/paths.js';
-import { FrameAcker, RELAY_NAMESPACE, type H264Config, type VideoCodec } from '../backend/src/protocol/index.js';
+import { encodeFrameAck, FrameAcker, RELAY_NAMESPACE, type H264Config, type VideoCodec } from '../backend/src/protocol/index.js';
 import { cpuSeconds, cpuSplit, freePort, now, round, rssMb, sleep, summary, waitLine } from './measure.js';
 
 export const CONTROL_HZ = 50;
@@ -352,7 +352,7 @@ async function watcherClient(d: Descriptor, codec: VideoCodec): Promise<Watcher>
   const vehicleId = d.vehicles[0].id;
   const ack = await s.emitWithAck('watch', { vehicleId, codecs: [codec] });
   if (!ack.ok) throw new Error(`watch refused: ${JSON.stringify(ack)}`);
-  const acker = new FrameAcker((a) => s.emit('frame:ack', a));
+  const acker = new FrameAcker((a) => s.io.engine.send(encodeFrameAck(a)));
   return {
     onFrame: (cb) =>
       s.on('frame', (meta: { seq: number; capturedAt: number; codec: VideoCodec }) => {

@@ -27,6 +27,8 @@ const BITRATE = process.env.BENCH_BITRATE ?? '800k';
 const LADDER = ['250k', '400k', BITRATE];
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
 const FANOUT = (process.env.BENCH_WATCHERS ?? '50,200').split(',').map(Number);
+/** BENCH_SYSCALLS=1: also count the servers' system calls per delivered frame (strace, at the largest fan-out). */
+const SYSCALLS = process.env.BENCH_SYSCALLS === '1';
 const TESTSRC = `testsrc2=size=${W}x${H}:rate=${FPS}`;
 const SHAPE = { rateBps: 4_000_000, delayMs: 40 };
 const work = mkdtempSync(join(tmpdir(), 'vicer-video-bench-'));
@@ -252,19 +254,72 @@ async function browserRuns(browser: Browser) {
 
 // ---- 4. server CPU per delivered frame ------------------------------------------------------------------------------
 
+/**
+ * Waits until the watchers of the last cell are gone from the server's books: vicer closes each one's connection
+ * row, tells admins and updates presence, which must not land in the next cell's measurement.
+ */
+async function settle(pid: number): Promise<void> {
+  let last = cpuSeconds(pid);
+  for (let i = 0; i < 20; i++) {
+    await sleep(500);
+    const now = cpuSeconds(pid);
+    if (now - last < 0.0051) return; // under 1 % of a core over the last half second
+    last = now;
+  }
+}
+
+const syscallRows: { target: string; watchers: number; perFrame: { name: string; perFrame: number }[] }[] = [];
+
+/** System calls of a process's main thread over `seconds`, by name (strace -c). */
+async function syscalls(pid: number, seconds: number): Promise<Record<string, number>> {
+  const st = spawn('strace', ['-c', '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let text = '';
+  st.stderr.on('data', (d) => (text += d));
+  await sleep(seconds * 1000);
+  st.kill('SIGINT');
+  await new Promise((r) => st.once('close', r));
+  const counts: Record<string, number> = {};
+  // "% time  seconds  usecs/call  calls  errors  syscall"
+  for (const line of text.split('\n')) {
+    const m = /^\s*[\d.]+\s+([\d.]+)\s+(\d+)\s+(\d+)\s+(?:\d+\s+)?([a-z_0-9]+)\s*$/.exec(line);
+    if (m && m[4] !== 'total') {
+      counts[m[4]] = Number(m[3]);
+      if (process.env.BENCH_SYSCALLS_TIME) out(`         ${m[4]}: ${m[3]} calls, ${m[2]} µs each in the kernel`);
+    }
+  }
+  return counts;
+}
+
 async function cpuRuns(frames: BenchFrame[]) {
   const rows = [];
   for (const make of [rawWsTarget, () => vicerTarget(2)]) {
     const target: Target = await make();
-    await fanoutRun(target, 10, 2, frames, false); // warm-up, discarded
+    // Warm-up, discarded: a server runs for hours, and code run 30 times a second needs a while to be optimized.
+    await fanoutRun(target, Math.max(...FANOUT), 10, frames, false);
+    await settle(target.pid());
     // What the server spends with the vehicle streaming and nobody watching (timers, the vehicle's own traffic):
     // subtracted to get the cost that grows with each delivered frame.
     const idle = await fanoutRun(target, 0, SECONDS, frames, false);
     for (const n of FANOUT) {
       const r = await fanoutRun(target, n, SECONDS, frames, false);
+      await settle(target.pid());
       const marginalUs = round((((r.cpuPct - idle.cpuPct) / 100) * 1e6) / r.deliveredPerSecond);
       rows.push({ target: target.name, watchers: n, ...r, idleCpuPct: idle.cpuPct, marginalUsPerFrame: marginalUs, controlUnderLoad: undefined });
       out(`cpu      ${target.name.padEnd(6)} ${String(n).padStart(3)} watchers  ${r.deliveredFpsMin}/${r.sourceFps} fps  server cpu ${r.cpuPct} % (kernel ${r.systemCpuPct} %; idle ${idle.cpuPct} %; watchers' process ${r.watchersCpuPct} %)  per delivered frame ${r.cpuUsPerFrame} µs, above idle ${marginalUs} µs  latency p50 ${r.latency.p50} ms p99 ${r.latency.p99} ms`);
+    }
+    if (SYSCALLS) {
+      // A separate run under strace (which slows the server): how many system calls each delivered frame costs.
+      const n = Math.max(...FANOUT);
+      let counted: Record<string, number> = {};
+      const r = await fanoutRun(target, n, SECONDS, frames, false, async () => {
+        counted = await syscalls(target.pid(), SECONDS - 1);
+      });
+      const perFrame = Object.entries(counted)
+        .map(([name, calls]) => ({ name, perFrame: round(calls / ((r.deliveredPerSecond * (SECONDS - 1)) || 1)) }))
+        .sort((a, b) => b.perFrame - a.perFrame)
+        .slice(0, 6);
+      syscallRows.push({ target: target.name, watchers: n, perFrame });
+      out(`syscalls ${target.name.padEnd(6)} ${String(n).padStart(3)} watchers, per delivered frame: ${perFrame.map((x) => `${x.name} ${x.perFrame}`).join(', ')}`);
     }
     await target.stop();
   }
@@ -377,6 +432,7 @@ async function main() {
     const e = await encodeTestsrc(2 * FPS);
     const frames: BenchFrame[] = e.h264.get(BITRATE)!.map((f) => ({ codec: 'h264', bytes: f.au, key: f.key, ...(f.key ? { config: f.config } : {}) }));
     results.cpu = await cpuRuns(frames);
+    if (syscallRows.length) results.syscalls = syscallRows;
     results.profile = await profile(frames);
   }
   results.verdicts = verdicts(results);

@@ -1,5 +1,5 @@
 import { expect, test, type Browser, type Page } from '@playwright/test';
-import { RELAY_LIMITS } from '../backend/src/protocol/index.js';
+import { BINARY_FRAME_ACK, RELAY_LIMITS } from '../backend/src/protocol/index.js';
 
 const base = () => process.env.E2E_BASE_URL!;
 const admin = () => ({ email: process.env.E2E_ADMIN_EMAIL!, password: process.env.E2E_ADMIN_PASSWORD! });
@@ -16,7 +16,7 @@ interface Tap {
 }
 
 /** Runs in the page before its scripts: wraps WebSocket so that the test can drop frames and hold acks. */
-function installTap(): void {
+function installTap(ack: { tag: number; bytes: number }): void {
   const w = window as unknown as { __tap: { holdFrames: boolean; holdAcks: boolean; held: (() => void)[]; frames: (() => void)[]; count: number } };
   w.__tap = { holdFrames: false, holdAcks: false, held: [], frames: [], count: 0 };
   const Native = window.WebSocket;
@@ -48,7 +48,10 @@ function installTap(): void {
       });
     }
     override send(data: string | ArrayBufferLike | Blob | ArrayBufferView): void {
-      if (typeof data === 'string' && data.startsWith('42/relay,["frame:ack"') && w.__tap.holdAcks) {
+      // Frame acks go as binary messages of their own (BINARY_FRAME_ACK), or as `frame:ack` events.
+      const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : null;
+      const isAck = (typeof data === 'string' && data.startsWith('42/relay,["frame:ack"')) || (bytes?.length === ack.bytes && bytes[0] === ack.tag);
+      if (isAck && w.__tap.holdAcks) {
         w.__tap.held.push(() => super.send(data));
         return;
       }
@@ -80,7 +83,7 @@ function tapOf(page: Page): Tap {
 async function signedIn(browser: Browser, opts: { init?: () => void; tap?: boolean } = {}): Promise<{ page: Page; t: Tap }> {
   const page = await (await browser.newContext({ baseURL: base() })).newPage();
   if (opts.init) await page.addInitScript(opts.init);
-  if (opts.tap) await page.addInitScript(installTap);
+  if (opts.tap) await page.addInitScript(installTap, { tag: BINARY_FRAME_ACK.tag, bytes: BINARY_FRAME_ACK.bytes });
   const t = tapOf(page);
   await page.goto(base() + '/login');
   await page.getByLabel('Email').fill(admin().email);

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { ControlSchema, FrameMetaSchema, INBOUND_EVENTS, RELAY_LIMITS, TelemetrySchema, type Sender } from '../src/protocol/index.js';
+import { BINARY_FRAME_ACK, ControlSchema, decodeFrameAck, FrameMetaSchema, INBOUND_EVENTS, RELAY_LIMITS, TelemetrySchema, type Sender } from '../src/protocol/index.js';
 import { ADMIN_EMAIL, ADMIN_PASSWORD, startServer, type TestServer } from './helpers/server.js';
 import { connectPeer, fakeJpeg, type Peer } from './helpers/sockets.js';
 
@@ -203,6 +203,48 @@ describe('hostile socket input', () => {
     for (const p of [vehicle, driver, watcher, callee.peer]) assert.equal(p.socket.connected, true);
     assert.deepEqual(badForwards, [], 'nothing invalid was forwarded');
     t.diagnostic(`socket fuzz: ${cases} hostile messages over ${Object.keys(templates).length} events × 2 senders; ${acks.ok} accepted, ${acks.refused} refused with an error; 0 crashes, 0 invalid forwards`);
+  });
+
+  it('property: hostile binary frame acks (raw Engine.IO messages outside any packet) are refused with an error or taken; nothing closes', { timeout: 120_000 }, async (t) => {
+    const tagged = fc.oneof(
+      // Right length, any content: a seq that is not a whole number from 0 is refused, the rest is taken.
+      fc.tuple(fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.oneof(fc.double(), fc.constantFrom(NaN, -1, 2 ** 53, 0.5, 7))).map(([id, seq]) => {
+        const b = Buffer.alloc(BINARY_FRAME_ACK.bytes);
+        b[0] = BINARY_FRAME_ACK.tag;
+        Buffer.from(id).copy(b, 1);
+        b.writeDoubleBE(seq, 17);
+        return b;
+      }),
+      // Wrong length.
+      fc.uint8Array({ maxLength: 200 }).filter((x) => x.length + 1 !== BINARY_FRAME_ACK.bytes).map((x) => Buffer.concat([Buffer.from([BINARY_FRAME_ACK.tag]), Buffer.from(x)])),
+    );
+    let refused = 0;
+    let taken = 0;
+    for (const peer of [driver, vehicle]) {
+      const engine = peer.socket.io.engine as unknown as { write(d: Buffer): void };
+      await fc.assert(
+        fc.asyncProperty(tagged, async (bytes) => {
+          const decoded = decodeFrameAck(bytes);
+          const since = peer.log.length;
+          engine.write(bytes);
+          if (!decoded.ok || peer === vehicle) {
+            const err = await errorAfter(peer, since, 'frame:ack');
+            assert.equal(err.code, peer === vehicle ? 'forbidden' : 'invalid-payload');
+            refused++;
+          } else {
+            // Taken: nothing to answer. A call after it proves the message was read and the connection is up.
+            assert.equal((await peer.call('clock', { t0: 1 })).ok, true);
+            assert.equal(peer.log.slice(since).some((e) => e.event === 'error'), false);
+            taken++;
+          }
+          assert.equal(peer.socket.connected, true);
+        }),
+        { numRuns: 80, seed: 0xac7, includeErrorInReport: true },
+      );
+    }
+    // The watcher's real acks in binary form return its credit like the event does (its window stays open).
+    assert.equal((await s.api('GET', '/api/health')).status, 200);
+    t.diagnostic(`binary frame acks: ${refused} refused with an error, ${taken} taken; no connection closed`);
   });
 
   it('property: hostile JSON bodies on every write route answer 2xx or 4xx, never 500', { timeout: 300_000 }, async (t) => {

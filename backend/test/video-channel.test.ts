@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { FrameAcker, RELAY_LIMITS, type FrameAck, type FrameMeta } from '../src/protocol/index.js';
+import fc from 'fast-check';
+import { BINARY_FRAME_ACK, decodeFrameAck, encodeFrameAck, FrameAcker, isBinaryFrameAck, RELAY_LIMITS, type FrameAck, type FrameMeta } from '../src/protocol/index.js';
 import { VideoChannel, type Frame } from '../src/relay/video-channel.js';
 import { sleep } from './helpers/sockets.js';
 
@@ -110,5 +111,32 @@ describe('FrameAcker: cumulative acks, every few frames', () => {
     await sleep(RELAY_LIMITS.ackFlushMs + 50);
     assert.deepEqual(sent.at(-1), { vehicleId: 'v2', seq: 1 }, 'flushed by the timer');
     a.stop();
+  });
+});
+
+describe('binary frame acks', () => {
+  it('property: encode then decode gives the same ack, for any uuid and any whole seq', () => {
+    fc.assert(
+      fc.property(fc.uuid(), fc.maxSafeNat(), (vehicleId, seq) => {
+        const bytes = encodeFrameAck({ vehicleId, seq });
+        assert.equal(bytes.length, BINARY_FRAME_ACK.bytes);
+        assert.equal(isBinaryFrameAck(bytes), true);
+        assert.deepEqual(decodeFrameAck(bytes), { ok: true, ack: { vehicleId: vehicleId.toLowerCase(), seq } });
+      }),
+    );
+  });
+
+  it('refuses the wrong length, the wrong tag, and a seq that is not a whole number from 0, saying which', () => {
+    const good = encodeFrameAck({ vehicleId: '6f1c2a52-3c1e-4c7e-9d3f-1b2a3c4d5e6f', seq: 9 });
+    assert.match((decodeFrameAck(good.subarray(0, 24)) as { message: string }).message, /25 bytes/);
+    assert.match((decodeFrameAck(Uint8Array.from([0xa2, ...good.subarray(1)])) as { message: string }).message, /starting with 0xa1/);
+    for (const seq of [-1, 0.5, NaN, Infinity, 2 ** 53]) {
+      const b = Buffer.from(good);
+      b.writeDoubleBE(seq, 17);
+      assert.match((decodeFrameAck(b) as { message: string }).message, /^seq: /, String(seq));
+    }
+    assert.equal(isBinaryFrameAck(Buffer.from([1, 2, 3])), false);
+    assert.equal(isBinaryFrameAck('\xa1'), false);
+    assert.throws(() => encodeFrameAck({ vehicleId: 'not-a-uuid', seq: 1 }), /uuid/);
   });
 });

@@ -137,7 +137,9 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
       bytesIn: 0,
       bytesOut: 0,
     });
-    const live: Live = { row, socket, saved: this.connections.insert(row).catch((err) => this.logger.error({ err }, 'cannot record a connection')), dirty: false };
+    // A copy goes to the insert: TypeORM writes the columns' defaults back into the object it inserts when the
+    // statement completes, which would reset the counters of traffic that arrived in the meantime.
+    const live: Live = { row, socket, saved: this.connections.insert({ ...row }).catch((err) => this.logger.error({ err }, 'cannot record a connection')), dirty: false };
     this.live.set(row.id, live);
     (socket.data as SocketData).connectionId = row.id;
     // Engine-level packets: every message in and out, binary attachments included, broadcasts included.
@@ -175,6 +177,13 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
     this.markClosing(live.socket, 'kicked');
     live.socket.emit(CONNECTIONS_EVENTS.kicked, { reason: 'kicked', message: 'An administrator ended this session' });
     live.socket.disconnect(true);
+  }
+
+  /** A message the relay read outside Socket.IO's packets (a binary frame ack): counted like any other. */
+  countMessageIn(socket: Socket): void {
+    const id = (socket.data as SocketData).connectionId;
+    const live = id ? this.live.get(id) : undefined;
+    if (live) live.row.messagesIn++;
   }
 
   /** Names why the server is about to close a socket (the first reason given wins). */

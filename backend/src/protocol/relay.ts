@@ -34,6 +34,8 @@ export const RELAY_LIMITS = {
   maxWatchersPerVehicle: 500,
   /** The frames of one H.264 group of pictures kept for watchers who join late or fell behind, at most. */
   gopCacheBytes: 4 * 1024 * 1024,
+  /** Live frames held for a drive recorded on another instance than its vehicle's, until its first group arrives. */
+  recordingHoldFrames: 300,
   /** A vehicle is asked for a key frame at most this often (requests from many watchers are coalesced). */
   keyframeRequestMs: 1000,
   /** A control older than this in server time when it reaches the vehicle is not applied. */

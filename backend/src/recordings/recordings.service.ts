@@ -66,6 +66,8 @@ export class RecordingsService implements OnModuleInit, OnApplicationShutdown {
   private startFrames: (vehicleId: string) => { meta: RelayedFrameMeta; bytes: Buffer }[] = () => [];
   /** On the vehicle's instance: the instance recording its drive when that is another one (the driver's). */
   private recorderOf: (vehicleId: string) => string | undefined = () => undefined;
+  /** Told when a drive recorded here starts and when the last one ends, so its vehicle's frames reach this instance. */
+  private feed: (vehicleId: string, on: boolean) => void = () => undefined;
 
   constructor(
     @Inject(CONFIG) private readonly config: AppConfig,
@@ -107,6 +109,14 @@ export class RecordingsService implements OnModuleInit, OnApplicationShutdown {
     this.startFrames = source;
   }
 
+  /**
+   * The relay's video fan-out brings a vehicle's frames here while its drive is recorded here, watched or not (the
+   * vehicle may be connected to another instance, the driver to this one).
+   */
+  useFrameFeed(feed: (vehicleId: string, on: boolean) => void): void {
+    this.feed = feed;
+  }
+
   /** The driving rules tell, on a vehicle's instance, which instance holds its driver (and so its recording). */
   useRecorderOf(locate: (vehicleId: string) => string | undefined): void {
     this.recorderOf = locate;
@@ -141,6 +151,7 @@ export class RecordingsService implements OnModuleInit, OnApplicationShutdown {
     const preroll = this.startFrames(vehicleId);
     const queue: Opening = { driverId: driver.userId, queue: [], ready: Promise.resolve() };
     this.opening.set(vehicleId, queue);
+    this.feed(vehicleId, true);
     queue.ready = (async () => {
       if (current) await this.endLive(vehicleId, 'takeover');
       const file = await this.start(vehicleId, driver);
@@ -151,6 +162,7 @@ export class RecordingsService implements OnModuleInit, OnApplicationShutdown {
       .catch((err) => this.logger.warn(`cannot start recording ${vehicleId}: ${(err as Error).message}`))
       .finally(() => {
         if (this.opening.get(vehicleId) === queue) this.opening.delete(vehicleId);
+        if (!this.recording(vehicleId)) this.feed(vehicleId, false);
       });
   }
 
@@ -170,6 +182,7 @@ export class RecordingsService implements OnModuleInit, OnApplicationShutdown {
     const live = this.live.get(vehicleId);
     if (!live) return;
     this.live.delete(vehicleId);
+    if (!this.opening.has(vehicleId)) this.feed(vehicleId, false);
     live.file.event({ kind: 'end', reason });
     const bytes = await live.file.close().catch(() => 0);
     if (live.file.error) this.logger.warn(`recording ${live.row.id} stopped early: ${live.file.error.message}`);
@@ -185,6 +198,11 @@ export class RecordingsService implements OnModuleInit, OnApplicationShutdown {
 
   frame(vehicleId: string, meta: FrameMeta, bytes: Buffer): void {
     this.to(vehicleId, (f, at) => f.frame(meta, bytes, at));
+  }
+
+  /** Frames relayed earlier (a group to start from), logged when they were relayed. */
+  framesRelayed(vehicleId: string, frames: { meta: RelayedFrameMeta; bytes: Buffer }[]): void {
+    for (const f of frames) this.to(vehicleId, (file) => file.frame(f.meta, f.bytes, f.meta.relayedAt));
   }
 
   controlReceived(vehicleId: string, c: RecordedControl): void {

@@ -16,6 +16,7 @@ import {
   can,
   DASHBOARD_EVENTS,
   checkBounds,
+  decodeFrameAck,
   parseInbound,
   VideoCapsSchema,
   RELAY_EVENTS as EV,
@@ -29,6 +30,7 @@ import {
   type VehicleStats,
   type WatchAck,
 } from '../protocol/index.js';
+import { RelayDecoder, relayParser } from '../sockets/relay-parser.js';
 import { principalOf, RelaySockets, SESSION_ROOM, USER_ROOM, USERS_ROOM, userOf, vehicleOf, WATCH_ROOM, type SocketData } from '../sockets/relay-sockets.js';
 import { VehiclesService } from '../vehicles/vehicles.service.js';
 import { DrivingError, DrivingService } from './driving.service.js';
@@ -55,7 +57,7 @@ const SHUTDOWN_GRACE_MS = 500;
  * validates every event against the protocol module, and dispatches it to the service that owns the rule —
  * driving, video, presence, calls. It holds no rule of its own.
  */
-@WebSocketGateway({ namespace: RELAY_NAMESPACE, maxHttpBufferSize: RELAY_LIMITS.maxMessageBytes, perMessageDeflate: false, serveClient: false })
+@WebSocketGateway({ namespace: RELAY_NAMESPACE, maxHttpBufferSize: RELAY_LIMITS.maxMessageBytes, perMessageDeflate: false, serveClient: false, parser: relayParser })
 export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, OnModuleInit, OnModuleDestroy, BeforeApplicationShutdown {
   @WebSocketServer() ns: Namespace;
 
@@ -221,6 +223,8 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
     const principal = principalOf(socket);
     if (!principal) return void socket.disconnect(true);
     socket.onAny((event: unknown, ...args: unknown[]) => this.dispatch(socket, event, args));
+    const decoder = (socket.client as unknown as { decoder?: unknown }).decoder;
+    if (decoder instanceof RelayDecoder) decoder.onFrameAck = (data) => this.binaryAck(socket, data);
     if (principal.kind === 'user') {
       socket.join([USERS_ROOM, USER_ROOM(principal.userId), SESSION_ROOM(principal.sessionId)]);
       this.scheduleExpiry(socket, principal.exp);
@@ -299,6 +303,19 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
       else this.reply(ack, result ?? { ok: true });
     } catch (err) {
       this.fail(socket, event, ack, err);
+    }
+  }
+
+  /** A frame ack in its binary form (see `BINARY_FRAME_ACK`): the same rules and handler as the `frame:ack` event. */
+  private binaryAck(socket: Socket, data: Uint8Array): void {
+    try {
+      if (principalOf(socket)?.kind !== 'user') throw new RelayError('forbidden', `a vehicle cannot send ${EV.frameAck}`);
+      this.connections.countMessageIn(socket);
+      const decoded = decodeFrameAck(data);
+      if (!decoded.ok) throw new RelayError('invalid-payload', decoded.message);
+      this.video.ack(socket, decoded.ack.vehicleId, decoded.ack.seq);
+    } catch (err) {
+      this.fail(socket, EV.frameAck, undefined, err);
     }
   }
 

@@ -61,6 +61,13 @@ export class VideoService implements OnModuleInit, OnModuleDestroy {
   private readonly jpegDemand = new Map<string, Set<string>>();
   /** This instance's JPEG demand as last announced, per vehicle. */
   private readonly jpegHere = new Map<string, boolean>();
+  /**
+   * Drives recorded here of vehicles connected elsewhere and watched by nobody here: until the file has a picture to
+   * start from, live frames wait (`held`). `after: null`: waiting for the group asked of the vehicle's instance (or
+   * a key frame); a number: that group is written, and live frames count from the one after it (the group and the
+   * live frames come by different paths, in either order).
+   */
+  private readonly recordStart = new Map<string, { after: number | null; held: Frame[] }>();
   private lastCounts = new Map<string, number>();
   private timers: NodeJS.Timeout[] = [];
 
@@ -92,9 +99,18 @@ export class VideoService implements OnModuleInit, OnModuleDestroy {
       else if (codec === 'h264') this.requestKeyHere(vehicleId);
     });
     this.cluster.handle('frames', (m) => {
-      const ch = this.channels.get(m.vehicleId as string);
-      if (ch) for (const f of m.frames as string[]) ch.pushFrame(decodeFrame(Buffer.from(f, 'base64')));
+      const vehicleId = m.vehicleId as string;
+      const frames = (m.frames as string[]).map((f) => decodeFrame(Buffer.from(f, 'base64')));
+      const ch = this.channels.get(vehicleId);
+      if (ch) for (const f of frames) ch.pushFrame(f);
+      const start = this.recordStart.get(vehicleId);
+      if (start?.after === null && frames.length) {
+        this.recordings.framesRelayed(vehicleId, frames);
+        start.after = frames[frames.length - 1].meta.seq;
+        for (const f of start.held.splice(0)) if (this.recordable(vehicleId, f)) this.recordings.frame(vehicleId, f.meta, f.bytes);
+      }
     });
+    this.recordings.useFrameFeed((vehicleId, on) => void (on ? this.feedRecording(vehicleId) : this.unfeedRecording(vehicleId)).catch((err) => this.logger.warn({ err }, 'cannot feed a recording')));
     this.cluster.handle('keyframe', (m) => this.requestKeyHere(m.vehicleId as string));
     this.cluster.handle('jpeg-demand', (m) => this.demandChanged(m.vehicleId as string, m.instanceId as string, m.on as boolean));
     this.cluster.on('instance-dead', (id) => {
@@ -270,8 +286,36 @@ export class VideoService implements OnModuleInit, OnModuleDestroy {
     v.socket.emit(EV.videoConfig, { jpeg: (this.jpegDemand.get(vehicleId)?.size ?? 0) > 0 } satisfies VideoConfig);
   }
 
-  private async afterUnwatch(vehicleId: string): Promise<void> {
+  /**
+   * A drive of a vehicle connected elsewhere is recorded here: its frames come through Redis even with no watcher
+   * here, and the file starts from the current group (asked of the vehicle's instance) rather than mid-group.
+   */
+  private async feedRecording(vehicleId: string): Promise<void> {
+    // Watchers here: the frames flow already, and the file opened with their channel's group.
+    if (!this.cluster.clustered || this.presence.local(vehicleId) || this.channels.get(vehicleId)?.viewers) return;
+    this.recordStart.set(vehicleId, { after: null, held: [] });
+    await this.subscribe(vehicleId);
+    const [home, caps] = await Promise.all([this.presence.homeOf(vehicleId), this.presence.caps(vehicleId)]);
+    if (home) this.cluster.send(home, { t: 'catch-up', vehicleId, codec: chooseCodec(['h264', 'jpeg'], caps) ?? 'jpeg', replyTo: this.cluster.instanceId });
+  }
+
+  private async unfeedRecording(vehicleId: string): Promise<void> {
+    this.recordStart.delete(vehicleId);
     if (!this.channels.get(vehicleId)?.viewers) await this.unsubscribe(vehicleId);
+  }
+
+  /** Whether a frame that came through Redis goes into this instance's recording of its drive (see recordStart). */
+  private recordable(vehicleId: string, frame: Frame): boolean {
+    const start = this.recordStart.get(vehicleId);
+    if (!start) return true;
+    const startsHere = start.after === null ? frame.meta.codec === 'jpeg' || frame.meta.key : frame.meta.seq > start.after;
+    if (startsHere) this.recordStart.delete(vehicleId);
+    else if (start.after === null && start.held.length < RELAY_LIMITS.recordingHoldFrames) start.held.push(frame);
+    return startsHere;
+  }
+
+  private async afterUnwatch(vehicleId: string): Promise<void> {
+    if (!this.channels.get(vehicleId)?.viewers && !this.recordings.recording(vehicleId)) await this.unsubscribe(vehicleId);
     void this.updateJpegDemand(vehicleId);
     await this.reportViewers(true);
     void this.state.publish(vehicleId);
@@ -284,7 +328,7 @@ export class VideoService implements OnModuleInit, OnModuleDestroy {
       try {
         const frame = decodeFrame(data);
         this.channels.get(vehicleId)?.pushFrame(frame);
-        this.recordings.frame(vehicleId, frame.meta, frame.bytes);
+        if (this.recordable(vehicleId, frame)) this.recordings.frame(vehicleId, frame.meta, frame.bytes);
       } catch (err) {
         this.logger.warn({ err }, 'a malformed frame from Redis');
       }

@@ -129,6 +129,46 @@ describe('cluster: relay across instances (3 instances, nginx, Redis, PostgreSQL
     assert.deepEqual(byTopic.get('/events')?.map((e) => e.kind), ['acquire', 'estop', 'estop-clear', 'release', 'end']);
   });
 
+  it('a driver on another instance who does not watch: the recording there still has the video, from a key frame, with no gap', { timeout: 60_000 }, async () => {
+    const v = await vehicleOn('i1');
+    v.peer.socket.emit('video:caps', { codecs: ['h264'], jpegOnRequest: false });
+    assert.equal((await http(c.url('i1'), 'PUT', `/api/vehicles/${v.id}/recording`, { token: admin, body: { enabled: true } })).status, 200);
+    const CONFIG = { codec: 'avc1.42C01E', description: Buffer.from([1, 0x42, 0xc0, 0x1e, 0xff, 0xe1, 0, 4, 0x67, 0x42, 0xc0, 0x1e, 1, 0, 4, 0x68, 0xce, 0x3c, 0x80]).toString('base64') };
+    const T0 = 1_700_000_000_000;
+    // A key frame every 8 frames; capturedAt tells the seq back in the file.
+    const send = (seq: number) => {
+      const key = seq % 8 === 0;
+      v.peer.socket.emit('frame', { seq, capturedAt: T0 + seq, width: 64, height: 48, codec: 'h264', key, ...(key ? { config: CONFIG } : {}) }, Buffer.from([0, 0, 0, 3, key ? 0x65 : 0x41, 0x88, seq & 0xff]));
+    };
+    let seq = 0;
+    for (; seq < 5; seq++, await sleep(20)) send(seq); // mid-group when the drive starts
+    const d = await userOn('i2', 'cat');
+    assert.equal((await d.call('drive:acquire', { vehicleId: v.id })).ok, true);
+    const from = seq;
+    for (; seq < 30; seq++, await sleep(30)) send(seq);
+    await d.call('drive:release', { vehicleId: v.id });
+    let row;
+    for (let i = 0; i < 100 && !row?.endedAt; i++) {
+      row = (await http(c.nginx.url, 'GET', `/api/recordings?vehicleId=${v.id}`, { token: admin })).body.items[0];
+      await sleep(50);
+    }
+    assert.ok(row?.endedAt, 'the drive ended and its row is complete');
+    const bytes = new Uint8Array(await (await fetch(`${c.nginx.url}/api/recordings/${row.id}/file`, { headers: { authorization: `Bearer ${admin}` } })).arrayBuffer());
+    const reader = await McapIndexedReader.Initialize({ readable: { size: async () => BigInt(bytes.length), read: async (o, n) => bytes.subarray(Number(o), Number(o + n)) } });
+    const video = [...reader.channelsById.values()].find((ch) => ch.topic === '/camera/h264')!;
+    const frames: { seq: number; key: boolean }[] = [];
+    for await (const m of reader.readMessages({ topics: [video.topic] })) {
+      const msg = JSON.parse(new TextDecoder().decode(m.data));
+      const data = Buffer.from(msg.data, 'base64');
+      frames.push({ seq: msg.timestamp.sec * 1000 + Math.round(msg.timestamp.nsec / 1e6) - T0, key: data.includes(0x65) });
+    }
+    assert.ok(frames.length > 0, 'the file has video although nobody watched on the driver\'s instance');
+    assert.equal(frames[0].key, true, `it starts at a key frame: ${JSON.stringify(frames.slice(0, 3))}`);
+    const seqs = frames.map((f) => f.seq);
+    assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => seqs[0] + i), 'no frame missing or repeated');
+    assert.ok(seqs[0] <= from && seqs.at(-1) === seq - 1, `from the group the drive started in (${from}) to the last frame: ${seqs[0]}..${seqs.at(-1)}`);
+  });
+
   it('a late watcher on another instance gets the latest frame at once', { timeout: 30_000 }, async () => {
     const v = await vehicleOn('i1');
     v.peer.socket.emit('frame', meta(41), fakeJpeg(41));

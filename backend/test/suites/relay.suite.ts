@@ -2,7 +2,7 @@ import { JwtService } from '@nestjs/jwt';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { RELAY_LIMITS } from '../../src/protocol/index.js';
+import { encodeFrameAck, RELAY_LIMITS } from '../../src/protocol/index.js';
 import { ADMIN_EMAIL, ADMIN_PASSWORD, startServer, type TestServer } from '../helpers/server.js';
 import { connectPeer, fakeJpeg, sleep, type Peer } from '../helpers/sockets.js';
 import type { DatabaseFactory, TestDatabase } from '../helpers/databases.js';
@@ -198,6 +198,31 @@ export function relaySuite(database: DatabaseFactory) {
         stalled.socket.emit('frame:ack', { vehicleId: v.id, seq: 0 });
         const [latest] = await stalled.next('frame', (x) => x.seq === N - 1);
         assert.equal(latest.seq, N - 1);
+      });
+
+      it('a frame ack in binary form (outside any Socket.IO packet) returns the credit as the event does, and counts as a message', async () => {
+        const v = await vehicle();
+        const w = await user(alice.token);
+        await w.call('watch', { vehicleId: v.id });
+        const engine = w.socket.io.engine as unknown as { send(d: Uint8Array): void };
+        const N = 20;
+        for (let i = 0; i < N; i++) {
+          v.peer.socket.emit('frame', meta(i), fakeJpeg(i));
+          // Without the credit back, frames past the window would be skipped and this wait would time out.
+          const [m] = await w.next('frame', (x) => x.seq === i);
+          engine.send(encodeFrameAck({ vehicleId: v.id, seq: m.seq }));
+        }
+        let mine: any;
+        for (let i = 0; i < 100 && !(mine?.acked === N); i++) {
+          if (i) await sleep(20);
+          const stats = await s.api('GET', `/api/vehicles/${v.id}/stats`, { token: admin });
+          mine = stats.body.watchers.find((x: any) => x.userId === alice.id);
+        }
+        assert.deepEqual({ sent: mine.sent, skipped: mine.skipped, acked: mine.acked, inFlight: mine.inFlight }, { sent: N, skipped: 0, acked: N, inFlight: 0 });
+        assert.equal(w.count('error'), 0);
+        // Counted before the ack is applied: the watch call and the N acks are all in the live counters now.
+        const counts = (await s.api('GET', `/api/connections?state=active&userId=${alice.id}`, { token: admin })).body.items.map((c: any) => c.messagesIn);
+        assert.ok(counts.includes(N + 1), `the acks are counted as messages in: ${JSON.stringify(counts)}`);
       });
 
       it('a late watcher gets the latest frame at once', async () => {

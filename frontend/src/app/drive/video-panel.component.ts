@@ -59,7 +59,7 @@ export class VideoPanelComponent {
   /** H.264 frames handed to the decoder and not yet output: seq → meta. */
   private readonly inDecoder = new Map<number, RelayedFrameMeta>();
   private needKey = true;
-  private readonly acker = new FrameAcker((ack) => this.relay.emit(EV.frameAck, ack));
+  private readonly acker = new FrameAcker((ack) => this.relay.sendFrameAck(ack));
 
   constructor() {
     const off = this.relay.on(EV.frame, (meta: RelayedFrameMeta, bytes: ArrayBuffer) => this.onFrame(meta, bytes));

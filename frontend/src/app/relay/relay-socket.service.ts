@@ -1,5 +1,5 @@
 import { DestroyRef, effect, inject, Injectable, signal, untracked } from '@angular/core';
-import { ClockSync, CONNECTIONS_EVENTS, RELAY_EVENTS, RELAY_NAMESPACE, type ClockAck, type PresenceEntry } from '@vicer/protocol';
+import { ClockSync, CONNECTIONS_EVENTS, encodeFrameAck, RELAY_EVENTS, RELAY_NAMESPACE, type ClockAck, type FrameAck, type PresenceEntry } from '@vicer/protocol';
 import { io, type Socket } from 'socket.io-client';
 import { AuthService } from '../auth/auth.service';
 
@@ -50,6 +50,14 @@ export class RelaySocketService {
   /** Volatile emit: dropped rather than queued while disconnected (controls must never arrive late). */
   emitVolatile(event: string, ...args: unknown[]): void {
     this.socket?.volatile.emit(event, ...args);
+  }
+
+  /**
+   * A frame ack in its binary form, straight on the connection: the relay reads it without the Socket.IO parser.
+   * Dropped while disconnected (a reconnected watcher starts again anyway).
+   */
+  sendFrameAck(ack: FrameAck): void {
+    if (this.socket?.connected) this.socket.io.engine.send(encodeFrameAck(ack));
   }
 
   call<T>(event: string, payload: unknown): Promise<T> {
