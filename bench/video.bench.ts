@@ -438,8 +438,10 @@ async function main() {
   results.verdicts = verdicts(results);
   out('\nTargets');
   for (const v of results.verdicts) out(`  ${v.ok ? 'met   ' : 'MISSED'} ${v.what}: ${v.detail}`);
-  writeFileSync(join(ROOT, 'bench/results/video.json'), JSON.stringify(results, null, 2) + '\n');
-  out(`\nwrote bench/results/video.json (bench process cpu ${round(cpuSeconds(process.pid) - load0)} s)`);
+  // A run of some parts only does not overwrite the full run's results.
+  const file = `bench/results/video${process.env.BENCH_PARTS ? '.' + process.env.BENCH_PARTS.replace(/[^a-z,]/g, '').split(',').join('.') : ''}.json`;
+  writeFileSync(join(ROOT, file), JSON.stringify(results, null, 2) + '\n');
+  out(`\nwrote ${file} (bench process cpu ${round(cpuSeconds(process.pid) - load0)} s)`);
   rmSync(work, { recursive: true, force: true });
   process.exit(0);
 }

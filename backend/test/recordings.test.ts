@@ -67,6 +67,41 @@ describe('recordings: MCAP pieces', () => {
     }
   });
 
+  it('a writer thread too far behind drops frames, not memory; an H.264 drive then resumes at its next key frame', async () => {
+    // A budget smaller than one frame: while the thread has not taken in the first, every other frame is over it.
+    const thread = new RecorderThread(1);
+    let behind = 0;
+    thread.onBehind = () => behind++;
+    const dir = mkdtempSync(join(tmpdir(), 'vicer-rec-backlog-'));
+    try {
+      const a = await thread.create(join(dir, 'a.mcap'), {});
+      const config = { codec: 'avc1.42C01E', description: AVCC.toString('base64') };
+      const h264 = (seq: number, key: boolean) => ({ seq, capturedAt: 1_700_000_000_000 + seq, width: 8, height: 8, codec: 'h264' as const, key, ...(key ? { config } : {}) });
+      // One turn of the event loop: the first frame goes, the rest find the thread behind.
+      for (let i = 0; i < 6; i++) a.frame(h264(i, i === 0), accessUnit(i), 1_000 + i);
+      const caughtUp = async () => {
+        for (let i = 0; i < 500 && thread.backlogBytes > 0; i++) await sleep(20);
+        assert.equal(thread.backlogBytes, 0, 'the thread took them in and said so');
+      };
+      await caughtUp();
+      // Caught up: P-frames after the gap still wait for a key frame, which starts the stream again.
+      a.frame(h264(6, false), accessUnit(6), 1_006);
+      a.frame(h264(7, true), accessUnit(7), 1_007);
+      await caughtUp();
+      a.frame(h264(8, false), accessUnit(8), 1_008);
+      a.controlReceived({ seq: 1, throttle: 0, steer: 0, sentAt: 1, driverId: 'd', driver: 'x' }, 1_009);
+      await a.close();
+      const { byTopic } = await openMcap(readFileSync(join(dir, 'a.mcap')));
+      const seqs = (byTopic.get('/camera/h264') as { timestamp: { sec: number; nsec: number } }[]).map((m) => Math.round(m.timestamp.nsec / 1e6));
+      assert.deepEqual(seqs, [0, 7, 8], 'the first frame, then from the next key frame on');
+      assert.equal(thread.framesDropped, 1, 'one refused by the budget; the P-frames after it were skipped as undecodable');
+      assert.equal(behind, 1, 'told once per time it fell behind');
+      assert.equal(byTopic.get('/control/received')?.length, 1, 'controls are never dropped');
+    } finally {
+      await thread.stop();
+    }
+  });
+
   it('parses one byte range, and nothing else', () => {
     assert.deepEqual(parseRange('bytes=0-7', 100), { start: 0, end: 7 });
     assert.deepEqual(parseRange('bytes=90-', 100), { start: 90, end: 99 });

@@ -22,24 +22,60 @@ export type ThreadCall =
   | { op: 'add'; id: number; kind: 'frame'; meta: FrameMeta; bytes: Uint8Array; at: number }
   | { op: 'add'; id: number; kind: 'controlReceived' | 'controlForwarded' | 'controlAck' | 'telemetry' | 'event'; body: unknown; at: number }
   | { op: 'close'; id: number; reply: number };
-export type ThreadAnswer = { reply: number; value?: number; error?: string } | { failed: number; error: string };
+export type ThreadAnswer = { reply: number; value?: number; error?: string } | { failed: number; error: string } | { consumed: number };
+
+/**
+ * Frame bytes handed to the writer thread and not yet taken in by it, at most. The thread yields to the relay (it
+ * runs at the lowest priority); a machine too busy to let it keep up loses frames from the recordings, never memory:
+ * over the budget a frame is dropped, and an H.264 drive then waits for its next key frame.
+ */
+export const RECORDER_BACKLOG_BYTES = 64 * 1024 * 1024;
+
+/**
+ * A drive's messages go to the writer thread in batches at most this old: each batch wakes the thread, and on a
+ * machine whose cores the relay needs, a few wake-ups a second contend less than one per message. A crash loses
+ * these milliseconds with the rest of the unwritten chunk.
+ */
+export const RECORDER_BATCH_MS = 50;
+
+/**
+ * At most this many messages go over in one batch. Handing a batch to the thread copies it on the relay's thread
+ * (about half a microsecond a message): 50 drives fill 50 ms with some 375 messages, a stall of a few hundred
+ * microseconds in one piece; slices keep each one to tens.
+ */
+export const RECORDER_SLICE = 32;
 
 type AddCall = Extract<ThreadCall, { op: 'add' }>;
 
 /**
  * The recordings' writer thread. Encoding messages as JSON, building chunks, their CRCs and the file writes happen
- * there, not on the relay's thread: the relay only queues each message, and the queue goes over once per turn of
- * the event loop (one postMessage for everything that happened in it).
+ * there, not on the relay's thread: the relay only queues each message, and the queue goes over every
+ * `RECORDER_BATCH_MS` (one postMessage for everything that happened meanwhile; at once when an answer is awaited).
  */
 export class RecorderThread {
   private worker: Worker | null = null;
   private batch: ThreadCall[] = [];
   private transfer: ArrayBuffer[] = [];
   private scheduled = false;
+  private timer: NodeJS.Timeout | null = null;
   private nextId = 1;
   private nextReply = 1;
   private readonly replies = new Map<number, { resolve(v: number): void; reject(e: Error): void }>();
   private readonly recordings = new Map<number, ThreadedRecording>();
+  /** Frame bytes posted to the thread and not yet taken in (see RECORDER_BACKLOG_BYTES). */
+  private backlog = 0;
+  /** Frames dropped because the thread was behind, since the start. */
+  framesDropped = 0;
+  /** Told of the first frame dropped after the thread had kept up. */
+  onBehind?: () => void;
+  private behind = false;
+
+  constructor(private readonly backlogLimit = RECORDER_BACKLOG_BYTES) {}
+
+  /** Frame bytes handed over and not yet taken in by the thread. */
+  get backlogBytes(): number {
+    return this.backlog;
+  }
 
   /** Opens a file in the thread; resolves once it exists (or rejects, e.g. when it does already). */
   async create(path: string, meta: Record<string, string>): Promise<Recorder> {
@@ -65,7 +101,24 @@ export class RecorderThread {
   add(call: AddCall, transfer?: ArrayBuffer): void {
     this.batch.push(call);
     if (transfer) this.transfer.push(transfer);
-    this.schedule();
+    // A full slice goes at once: copying a batch into the thread blocks the relay's thread for as long as it takes.
+    if (this.batch.length >= RECORDER_SLICE) this.send();
+    else this.schedule(RECORDER_BATCH_MS);
+  }
+
+  /** A frame for the thread, unless it is too far behind (then false: the frame is dropped). */
+  addFrame(call: Extract<AddCall, { kind: 'frame' }>): boolean {
+    const size = call.bytes.byteLength;
+    if (this.backlog > 0 && this.backlog + size > this.backlogLimit) {
+      this.framesDropped++;
+      if (!this.behind) this.onBehind?.();
+      this.behind = true;
+      return false;
+    }
+    this.behind = false;
+    this.backlog += size;
+    this.add(call, call.bytes.buffer as ArrayBuffer);
+    return true;
   }
 
   async close(rec: ThreadedRecording): Promise<number> {
@@ -96,13 +149,21 @@ export class RecorderThread {
     else this.worker.unref();
   }
 
-  private schedule(): void {
-    if (this.scheduled) return;
+  /** Sends the batch in `ms` (or sooner, when something that waits for an answer joins it). */
+  private schedule(ms = 0): void {
+    if (this.scheduled && (ms > 0 || !this.timer)) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
     this.scheduled = true;
-    setImmediate(() => this.send());
+    if (ms > 0) {
+      this.timer = setTimeout(() => this.send(), ms);
+      this.timer.unref();
+    } else setImmediate(() => this.send());
   }
 
   private send(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
     this.scheduled = false;
     if (!this.batch.length) return;
     const [batch, transfer] = [this.batch, this.transfer];
@@ -117,6 +178,10 @@ export class RecorderThread {
     const w = new Worker(new URL('./recorder.worker.js', import.meta.url));
     w.on('message', (answers: ThreadAnswer[]) => {
       for (const a of answers) {
+        if ('consumed' in a) {
+          this.backlog = Math.max(0, this.backlog - a.consumed);
+          continue;
+        }
         if ('failed' in a) {
           this.recordings.get(a.failed)?.fail(new Error(a.error));
           continue;
@@ -136,6 +201,7 @@ export class RecorderThread {
       for (const rec of this.recordings.values()) rec.fail(err);
       for (const r of this.replies.values()) r.reject(err);
       this.replies.clear();
+      this.backlog = 0;
     };
     w.on('error', lost);
     w.on('exit', (code) => lost(new Error(`the recorder thread exited (${code})`)));
@@ -148,6 +214,8 @@ export class RecorderThread {
 class ThreadedRecording implements Recorder {
   private failed: Error | null = null;
   private closed = false;
+  /** An H.264 frame was dropped: what follows cannot decode until the next key frame, so it waits for one. */
+  private awaitingKey = false;
 
   constructor(
     private readonly thread: RecorderThread,
@@ -165,9 +233,12 @@ class ThreadedRecording implements Recorder {
 
   frame(meta: FrameMeta, bytes: Buffer, at = Date.now()): void {
     if (this.closed || this.failed) return;
+    const h264 = meta.codec === 'h264';
+    if (h264 && this.awaitingKey && !meta.key) return;
     // A copy of its own: a socket's buffer may be a view on a larger one, and the copy can be handed over, not cloned.
     const own = new Uint8Array(bytes);
-    this.thread.add({ op: 'add', id: this.id, kind: 'frame', meta, bytes: own, at }, own.buffer);
+    const taken = this.thread.addFrame({ op: 'add', id: this.id, kind: 'frame', meta, bytes: own, at });
+    if (h264) this.awaitingKey = !taken;
   }
 
   controlReceived(c: RecordedControl, at = Date.now()): void {

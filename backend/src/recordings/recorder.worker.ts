@@ -1,3 +1,4 @@
+import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import type { FrameMeta, RecordedControl, RecordedControlAck, RecordedEvent } from '../protocol/index.js';
 import { DriveRecording } from './drive-recording.js';
@@ -5,6 +6,14 @@ import type { ThreadAnswer, ThreadCall } from './recorder-thread.js';
 
 /** The recordings' writer thread: the drives' MCAP writers, fed by the relay's thread in batches. */
 const port = parentPort!;
+// The writer yields to the relay: where cores are contended, controls and video must win them. On Linux a thread's
+// nice value is its own (setpriority of "0" is the calling thread), so this lowers only this thread. What it costs is
+// a writer that lags for a moment, its queue in memory; a drive's file is complete when it ends.
+try {
+  setPriority(0, 19);
+} catch {
+  // Not permitted here: the writer runs at the relay's priority, as before.
+}
 const files = new Map<number, DriveRecording>();
 /** Creations under way: what arrives for a file meanwhile waits for it, in order. */
 const opening = new Map<number, Promise<DriveRecording | null>>();
@@ -95,6 +104,10 @@ function handle(c: ThreadCall): void {
 }
 
 port.on('message', (batch: ThreadCall[]) => {
+  // The frame bytes taken in, so that the relay's thread knows how far behind this thread is.
+  let consumed = 0;
+  for (const c of batch) if (c.op === 'add' && c.kind === 'frame') consumed += c.bytes.byteLength;
+  if (consumed) answer({ consumed });
   for (const c of batch) {
     try {
       handle(c);

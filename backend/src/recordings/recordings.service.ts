@@ -80,6 +80,7 @@ export class RecordingsService implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onModuleInit(): Promise<void> {
+    this.thread.onBehind = () => this.logger.warn(`the recorder thread is behind: frames are dropped from recordings until it catches up (${this.thread.framesDropped} so far)`);
     // What only the vehicle's instance sees (controls as forwarded, telemetry) reaches the driver's, which records.
     this.cluster.handle('rec', (m) => {
       const { vehicleId, topic, body, at } = m as unknown as RemoteRecord;

@@ -32,6 +32,21 @@ describe('cluster: relay across instances (3 instances, nginx, Redis, PostgreSQL
   }
   const userOn = async (instanceId: string, name: string) => track(await c.socketOn(instanceId, { token: users[name].token }));
 
+  /** The vehicle's latest recording once its drive has ended, downloaded through nginx and opened as Foxglove would. */
+  async function finishedRecording(vehicleId: string) {
+    let row;
+    for (let i = 0; i < 100 && !row?.endedAt; i++) {
+      row = (await http(c.nginx.url, 'GET', `/api/recordings?vehicleId=${vehicleId}`, { token: admin })).body.items[0];
+      await sleep(50);
+    }
+    assert.ok(row?.endedAt, 'the drive ended and its row is complete');
+    // Whichever instance answers reads the shared directory.
+    const res = await fetch(`${c.nginx.url}/api/recordings/${row.id}/file`, { headers: { authorization: `Bearer ${admin}` } });
+    assert.equal(res.status, 200);
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    return McapIndexedReader.Initialize({ readable: { size: async () => BigInt(bytes.length), read: async (o, n) => bytes.subarray(Number(o), Number(o + n)) } });
+  }
+
   before(async () => {
     // One recordings directory for all three, as a deployment shares it (any instance serves any file).
     c = await startCluster({ env: { RECORDINGS_DIR: mkdtempSync(join(tmpdir(), 'vicer-cluster-rec-')) } });
@@ -106,17 +121,7 @@ describe('cluster: relay across instances (3 instances, nginx, Redis, PostgreSQL
     assert.equal((await d.call('estop:clear', { vehicleId: v.id })).state.estopped, false);
     await cleared;
     await d.call('drive:release', { vehicleId: v.id });
-    let row;
-    for (let i = 0; i < 100 && !row?.endedAt; i++) {
-      row = (await http(c.nginx.url, 'GET', `/api/recordings?vehicleId=${v.id}`, { token: admin })).body.items[0];
-      await sleep(50);
-    }
-    assert.ok(row?.endedAt, 'the drive ended and its row is complete');
-    // Through nginx: whichever instance answers reads the shared directory.
-    const res = await fetch(`${c.nginx.url}/api/recordings/${row.id}/file`, { headers: { authorization: `Bearer ${admin}` } });
-    assert.equal(res.status, 200);
-    const bytes = new Uint8Array(await res.arrayBuffer());
-    const reader = await McapIndexedReader.Initialize({ readable: { size: async () => BigInt(bytes.length), read: async (o, n) => bytes.subarray(Number(o), Number(o + n)) } });
+    const reader = await finishedRecording(v.id);
     const topics = new Map([...reader.channelsById.values()].map((ch) => [ch.id, ch.topic]));
     const byTopic = new Map<string, Record<string, unknown>[]>();
     for await (const m of reader.readMessages()) byTopic.set(topics.get(m.channelId)!, [...(byTopic.get(topics.get(m.channelId)!) ?? []), JSON.parse(new TextDecoder().decode(m.data))]);
@@ -147,14 +152,7 @@ describe('cluster: relay across instances (3 instances, nginx, Redis, PostgreSQL
     const from = seq;
     for (; seq < 30; seq++, await sleep(30)) send(seq);
     await d.call('drive:release', { vehicleId: v.id });
-    let row;
-    for (let i = 0; i < 100 && !row?.endedAt; i++) {
-      row = (await http(c.nginx.url, 'GET', `/api/recordings?vehicleId=${v.id}`, { token: admin })).body.items[0];
-      await sleep(50);
-    }
-    assert.ok(row?.endedAt, 'the drive ended and its row is complete');
-    const bytes = new Uint8Array(await (await fetch(`${c.nginx.url}/api/recordings/${row.id}/file`, { headers: { authorization: `Bearer ${admin}` } })).arrayBuffer());
-    const reader = await McapIndexedReader.Initialize({ readable: { size: async () => BigInt(bytes.length), read: async (o, n) => bytes.subarray(Number(o), Number(o + n)) } });
+    const reader = await finishedRecording(v.id);
     const video = [...reader.channelsById.values()].find((ch) => ch.topic === '/camera/h264')!;
     const frames: { seq: number; key: boolean }[] = [];
     for await (const m of reader.readMessages({ topics: [video.topic] })) {

@@ -166,22 +166,15 @@ export function recordingEventName(kind: string): string {
     case 'acquire':
       return $localize`took control`;
     case 'release':
-      return $localize`released`;
-    case 'lease-expired':
-      return $localize`no input for 1 s`;
-    case 'takeover':
-      return $localize`taken over`;
-    case 'driver-disconnected':
-      return $localize`driver disconnected`;
+      return recordingEndName('released');
     case 'estop':
       return $localize`E-STOP`;
     case 'estop-clear':
       return $localize`E-STOP cleared`;
-    case 'vehicle-offline':
-      return $localize`vehicle went offline`;
     case 'end':
       return $localize`end`;
     default:
-      return kind;
+      // The drive's other events are named as the ends they share a name with (lease-expired, takeover, …).
+      return recordingEndName(kind);
   }
 }
