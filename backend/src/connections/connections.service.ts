@@ -214,6 +214,9 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
   }
 
   async list(q: ConnectionsQuery): Promise<Page<ConnectionView>> {
+    // Admins are told of a session as it opens, while its row is still being inserted: a list asked for after that
+    // must have it.
+    await Promise.all([...this.live.values()].map((l) => l.saved));
     const qb = this.filtered(q);
     const [rows, total] = await qb
       .orderBy('c.connectedAt', 'DESC')
