@@ -1,17 +1,8 @@
 import { expect, test, type Browser, type Page } from '@playwright/test';
 import { readFileSync } from 'node:fs';
+import { admin, base, signIn } from './session.js';
 
-const base = () => process.env.E2E_BASE_URL!;
-const admin = () => ({ email: process.env.E2E_ADMIN_EMAIL!, password: process.env.E2E_ADMIN_PASSWORD! });
 const shot = (page: Page, name: string) => page.screenshot({ path: `e2e/artifacts/${name}.png`, fullPage: true });
-
-async function signIn(page: Page, email: string, password: string): Promise<void> {
-  await page.goto(base() + '/login');
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page).toHaveURL(/\/drive/);
-}
 
 async function newPage(browser: Browser, viewport?: { width: number; height: number }): Promise<Page> {
   const context = await browser.newContext({ baseURL: base(), viewport, acceptDownloads: true });

@@ -1,16 +1,12 @@
 import { expect, test, type Browser, type Page } from '@playwright/test';
+import { base, signIn } from './session.js';
 
-const base = () => process.env.E2E_BASE_URL!;
 
 async function user(browser: Browser, name: string): Promise<Page> {
   const email = `${name}@example.com`;
   await fetch(`${base()}/api/auth/signup`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password: 'password-123', name }) });
   const page = await (await browser.newContext({ baseURL: base() })).newPage();
-  await page.goto(base() + '/login');
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill('password-123');
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page).toHaveURL(/\/drive/);
+  await signIn(page, email, 'password-123');
   await page.getByRole('link', { name: 'Chat' }).click();
   await expect(page.getByRole('heading', { name: 'Online now' })).toBeVisible();
   return page;

@@ -1,15 +1,10 @@
 import { expect, test, type Browser, type Locator, type Page } from '@playwright/test';
+import { base, signIn } from './session.js';
 
-const base = () => process.env.E2E_BASE_URL!;
-const admin = () => ({ email: process.env.E2E_ADMIN_EMAIL!, password: process.env.E2E_ADMIN_PASSWORD! });
 
 async function drivePage(browser: Browser, viewport: { width: number; height: number }): Promise<Page> {
   const page = await (await browser.newContext({ baseURL: base(), viewport })).newPage();
-  await page.goto(base() + '/login');
-  await page.getByLabel('Email').fill(admin().email);
-  await page.getByLabel('Password').fill(admin().password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page).toHaveURL(/\/drive/);
+  await signIn(page);
   await page.getByRole('option', { name: 'demo-rover' }).click();
   return page;
 }

@@ -1,7 +1,6 @@
 import { expect, test, type Page } from '@playwright/test';
+import { base, signIn } from './session.js';
 
-const base = () => process.env.E2E_BASE_URL!;
-const admin = () => ({ email: process.env.E2E_ADMIN_EMAIL!, password: process.env.E2E_ADMIN_PASSWORD! });
 
 const tile = (page: Page, name: string) => page.getByLabel('Now').locator('div').filter({ has: page.getByRole('term').filter({ hasText: new RegExp(`^${name}$`) }) }).getByRole('definition');
 const points = (page: Page, caption: string) =>
@@ -14,11 +13,7 @@ for (const [label, viewport] of [
   test(`dashboard (${label}): live tiles and charts get points while demo-rover is watched and driven`, async ({ browser }) => {
     const context = await browser.newContext({ baseURL: base(), viewport });
     const page = await context.newPage();
-    await page.goto(base() + '/login');
-    await page.getByLabel('Email').fill(admin().email);
-    await page.getByLabel('Password').fill(admin().password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await expect(page).toHaveURL(/\/drive/);
+    await signIn(page);
 
     // A second page watches and drives demo-rover, so that every number has something to count.
     const driver = await context.newPage();
@@ -53,11 +48,7 @@ test('the dashboard is for admins: a user is sent to the not-allowed page and is
   const page = await context.newPage();
   const email = `dash-${Date.now()}@example.com`;
   expect((await page.request.post(base() + '/api/auth/signup', { data: { email, password: 'password-123' } })).status()).toBe(201);
-  await page.goto(base() + '/login');
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill('password-123');
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page).toHaveURL(/\/drive/);
+  await signIn(page, email, 'password-123');
   await expect(page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Dashboard' })).toHaveCount(0);
   await page.goto(base() + '/dashboard');
   await expect(page).toHaveURL(/\/forbidden/);

@@ -1,7 +1,6 @@
 import { expect, test, type Browser, type Page } from '@playwright/test';
+import { admin, base } from './session.js';
 
-const base = () => process.env.E2E_BASE_URL!;
-const admin = () => ({ email: process.env.E2E_ADMIN_EMAIL!, password: process.env.E2E_ADMIN_PASSWORD! });
 
 /** A browser whose language is Korean (Accept-Language and navigator.language). */
 async function koreanPage(browser: Browser, viewport = { width: 1280, height: 860 }): Promise<Page> {

@@ -1,7 +1,6 @@
 import { expect, test, type Page } from '@playwright/test';
+import { admin, base } from './session.js';
 
-const base = () => process.env.E2E_BASE_URL!;
-const admin = () => ({ email: process.env.E2E_ADMIN_EMAIL!, password: process.env.E2E_ADMIN_PASSWORD! });
 
 /** The page's background as relative luminance (0 black … 1 white). */
 const background = (page: Page) =>

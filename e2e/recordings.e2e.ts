@@ -3,9 +3,8 @@ import { McapIndexedReader } from '@mcap/core';
 import { expect, test, type Page } from '@playwright/test';
 import { readFileSync } from 'node:fs';
 import { RECORDING_TOPICS } from '../backend/src/protocol/index.js';
+import { admin, base } from './session.js';
 
-const base = () => process.env.E2E_BASE_URL!;
-const admin = () => ({ email: process.env.E2E_ADMIN_EMAIL!, password: process.env.E2E_ADMIN_PASSWORD! });
 
 /** Milliseconds from the player's `m:ss.mmm`. */
 const msOf = (clock: string) => {

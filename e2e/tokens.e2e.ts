@@ -1,16 +1,11 @@
 import { expect, test } from '@playwright/test';
+import { admin, base, signIn } from './session.js';
 
-const base = () => process.env.E2E_BASE_URL!;
-const admin = () => ({ email: process.env.E2E_ADMIN_EMAIL!, password: process.env.E2E_ADMIN_PASSWORD! });
 
 test('API tokens: made on the page, shown once, used by a script, last use shown, revoked', async ({ browser }) => {
   const context = await browser.newContext({ baseURL: base() });
   const page = await context.newPage();
-  await page.goto(base() + '/login');
-  await page.getByLabel('Email').fill(admin().email);
-  await page.getByLabel('Password').fill(admin().password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page).toHaveURL(/\/drive/);
+  await signIn(page);
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'API tokens' }).click();
   await expect(page.getByRole('heading', { name: 'API tokens', level: 1 })).toBeVisible();
 

@@ -1,8 +1,7 @@
 import { expect, test, type Browser, type Page } from '@playwright/test';
 import { BINARY_FRAME_ACK, RELAY_LIMITS } from '../backend/src/protocol/index.js';
+import { admin, base, signIn } from './session.js';
 
-const base = () => process.env.E2E_BASE_URL!;
-const admin = () => ({ email: process.env.E2E_ADMIN_EMAIL!, password: process.env.E2E_ADMIN_PASSWORD! });
 const shot = (page: Page, name: string) => page.screenshot({ path: `e2e/artifacts/${name}.png`, fullPage: true });
 const speed = async (page: Page) => Number((await page.getByLabel('Speed').textContent())?.replace(/[^\d.-]/g, ''));
 
@@ -85,11 +84,7 @@ async function signedIn(browser: Browser, opts: { init?: () => void; tap?: boole
   if (opts.init) await page.addInitScript(opts.init);
   if (opts.tap) await page.addInitScript(installTap, { tag: BINARY_FRAME_ACK.tag, bytes: BINARY_FRAME_ACK.bytes });
   const t = tapOf(page);
-  await page.goto(base() + '/login');
-  await page.getByLabel('Email').fill(admin().email);
-  await page.getByLabel('Password').fill(admin().password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page).toHaveURL(/\/drive/);
+  await signIn(page);
   return { page, t };
 }
 
