@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { io, type Socket } from 'socket.io-client';
 import {
   ClockSync,
+  encodeFrameMessage,
   RELAY_EVENTS as EV,
   RELAY_LIMITS,
   RELAY_NAMESPACE,
@@ -224,9 +225,10 @@ export class VehicleAgent {
 
   private sendJpeg(jpeg: Buffer, capturedAt: number): void {
     if (!this.socket?.connected) return;
+    // Dropped, like a volatile event, when it cannot be written now: never queued behind the others.
+    if (!this.socket.io.engine.transport?.writable) return;
     const meta: FrameMeta = { seq: this.frameSeq++, capturedAt, width: this.opts.width, height: this.opts.height, codec: 'jpeg' };
-    // Volatile: a frame that cannot be written now is dropped instead of queued behind the others.
-    this.socket.volatile.emit(EV.frame, meta, jpeg);
+    this.sendFrame(meta, jpeg);
   }
 
   private sendH264(f: EncodedFrame): void {
@@ -234,7 +236,12 @@ export class VehicleAgent {
     const meta: FrameMeta = { seq: this.frameSeq++, capturedAt: f.capturedAt, width: this.opts.width, height: this.opts.height, codec: 'h264', key: f.key, ...(f.key && f.config ? { config: f.config } : {}) };
     // Not volatile: a lost P-frame would break every frame until the next key frame. The relay's credit window
     // and key-frame rules deal with slow watchers; the vehicle's link carries only its own stream.
-    this.socket.emit(EV.frame, meta, f.au);
+    this.sendFrame(meta, f.au);
+  }
+
+  /** One binary message on the connection (see `BINARY_FRAME`): the relay reads it without the Socket.IO parser. */
+  private sendFrame(meta: FrameMeta, bytes: Uint8Array): void {
+    this.socket!.io.engine.send(encodeFrameMessage(meta, bytes));
   }
 
   private sendTelemetry(): void {

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { BINARY_FRAME_ACK, ControlSchema, decodeFrameAck, FrameMetaSchema, INBOUND_EVENTS, RELAY_LIMITS, TelemetrySchema, type Sender } from '../src/protocol/index.js';
+import { BINARY_FRAME, BINARY_FRAME_ACK, ControlSchema, parseBinaryFrame, decodeFrameAck, FrameMetaSchema, INBOUND_EVENTS, RELAY_LIMITS, TelemetrySchema, type Sender } from '../src/protocol/index.js';
 import { ADMIN_EMAIL, ADMIN_PASSWORD, startServer, type TestServer } from './helpers/server.js';
 import { connectPeer, fakeJpeg, type Peer } from './helpers/sockets.js';
 
@@ -245,6 +245,44 @@ describe('hostile socket input', () => {
     // The watcher's real acks in binary form return its credit like the event does (its window stays open).
     assert.equal((await s.api('GET', '/api/health')).status, 200);
     t.diagnostic(`binary frame acks: ${refused} refused with an error, ${taken} taken; no connection closed`);
+  });
+
+  it('property: hostile binary frames (raw Engine.IO messages outside any packet) are refused with an error or relayed; nothing closes', { timeout: 120_000 }, async (t) => {
+    const template = { seq: 1, capturedAt: Date.now(), width: 64, height: 48, codec: 'jpeg' };
+    const metaJson = hostile(template).map((v) => Buffer.from(v instanceof DeepJson ? v.text : (JSON.stringify(v) ?? 'null')));
+    const framed = fc.tuple(metaJson, fc.oneof(fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b)), fc.constant(fakeJpeg(3, 256)))).map(([meta, bytes]) =>
+      // The length field is 16 bits: a longer meta says a wrong length, which must be refused too.
+      Buffer.concat([Buffer.from([BINARY_FRAME.tag, (meta.length >> 8) & 0xff, meta.length & 0xff]), meta, bytes]),
+    );
+    const garbage = fc.uint8Array({ maxLength: 300 }).map((x) => Buffer.concat([Buffer.from([BINARY_FRAME.tag]), Buffer.from(x)]));
+    let refused = 0;
+    let relayed = 0;
+    for (const peer of [driver, vehicle]) {
+      const engine = peer.socket.io.engine as unknown as { write(d: Buffer): void };
+      await fc.assert(
+        fc.asyncProperty(fc.oneof(framed, garbage), async (bytes) => {
+          const expected = parseBinaryFrame(bytes, peer === vehicle ? 'vehicle' : 'user');
+          const since = peer.log.length;
+          engine.write(bytes);
+          if (!expected.ok) {
+            assert.equal((await errorAfter(peer, since, 'frame')).code, expected.code);
+            refused++;
+          } else {
+            // Valid meta: relayed, or refused for bytes that are not the codec's (the handler's own check).
+            assert.equal((await peer.call('clock', { t0: 1 })).ok, true);
+            const errors = peer.log.slice(since).filter((e) => e.event === 'error');
+            for (const e of errors) assert.match(e.args[0].message, /second argument/);
+            if (errors.length) refused++;
+            else relayed++;
+          }
+          assert.equal(peer.socket.connected, true);
+        }),
+        { numRuns: 100, seed: 0xf4a, includeErrorInReport: true },
+      );
+    }
+    assert.equal((await s.api('GET', '/api/health')).status, 200);
+    assert.ok(relayed > 0 && refused > 0, `both outcomes were exercised (${relayed} relayed, ${refused} refused)`);
+    t.diagnostic(`binary frames: ${refused} refused with an error, ${relayed} relayed; no connection closed`);
   });
 
   it('property: hostile JSON bodies on every write route answer 2xx or 4xx, never 500', { timeout: 300_000 }, async (t) => {

@@ -1,9 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { BINARY_FRAME_ACK, decodeFrameAck, encodeFrameAck, FrameAcker, isBinaryFrameAck, RELAY_LIMITS, type FrameAck, type FrameMeta } from '../src/protocol/index.js';
+import { createRequire } from 'node:module';
+import type * as Parser from 'socket.io-parser';
+import { BINARY_FRAME_ACK, decodeFrameAck, encodeFrameAck, encodeFrameMessage, FrameAcker, isBinaryFrame, isBinaryFrameAck, parseBinaryFrame, parseInbound, RELAY_LIMITS, type FrameAck, type FrameMeta, type Sender } from '../src/protocol/index.js';
+import { encodeFrameEvent } from '../src/sockets/frame-fanout.js';
 import { VideoChannel, type Frame } from '../src/relay/video-channel.js';
 import { sleep } from './helpers/sockets.js';
+
+const { Encoder } = createRequire(import.meta.url)('socket.io-parser') as typeof Parser;
 
 const config = { codec: 'avc1.42C01E', description: 'AUIAHv/hAAA=' };
 const h264 = (seq: number, key = false): FrameMeta => ({ seq, capturedAt: seq, width: 640, height: 480, codec: 'h264', key, ...(key ? { config } : {}) });
@@ -138,5 +143,60 @@ describe('binary frame acks', () => {
     assert.equal(isBinaryFrameAck(Buffer.from([1, 2, 3])), false);
     assert.equal(isBinaryFrameAck('\xa1'), false);
     assert.throws(() => encodeFrameAck({ vehicleId: 'not-a-uuid', seq: 1 }), /uuid/);
+  });
+});
+
+describe('binary frames (BINARY_FRAME)', () => {
+  const json = fc.oneof(fc.string({ maxLength: 12 }), fc.double(), fc.integer(), fc.boolean(), fc.constant(null));
+  /** Metas near the schema: valid ones, and ones with a field missing, replaced or added. */
+  const metas = fc.oneof(
+    fc.record({ seq: fc.maxSafeNat(), capturedAt: fc.double({ noNaN: true, noDefaultInfinity: true }), width: fc.integer({ min: 1, max: 8192 }), height: fc.integer({ min: 1, max: 8192 }), codec: fc.constant('jpeg') }),
+    fc.record({ seq: fc.maxSafeNat(), capturedAt: fc.integer(), width: fc.integer({ min: -1, max: 9000 }), height: fc.constant(48), codec: fc.constantFrom('h264', 'vp8'), key: fc.oneof(fc.boolean(), json), config: fc.option(fc.record({ codec: fc.constantFrom('avc1.42c01e', 'avc1.xyz'), description: fc.base64String({ maxLength: 40 }) }), { nil: undefined }) }, { requiredKeys: ['seq', 'codec'] }),
+    fc.dictionary(fc.string({ maxLength: 8 }), json, { maxKeys: 6 }),
+  );
+
+  it('property: a frame sent as one binary message is judged exactly as the frame event with the same meta and bytes', () => {
+    fc.assert(
+      fc.property(metas, fc.uint8Array({ minLength: 1, maxLength: 64 }), fc.constantFrom<Sender>('vehicle', 'user'), (meta, bytes, sender) => {
+        const message = encodeFrameMessage(meta as FrameMeta, bytes);
+        assert.equal(isBinaryFrame(message), true);
+        const binary = parseBinaryFrame(message, sender);
+        const event = parseInbound('frame', [JSON.parse(JSON.stringify(meta)), bytes], sender);
+        assert.deepEqual({ ...binary, binary: undefined }, { ...event, binary: undefined });
+        if (binary.ok) assert.deepEqual(Buffer.from(binary.binary!), Buffer.from(bytes));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('refuses a malformed message before parsing its meta, saying why', () => {
+    const meta = { seq: 1, capturedAt: 1, width: 2, height: 2, codec: 'jpeg' } as const;
+    const good = encodeFrameMessage(meta, new Uint8Array([0xff, 0xd8, 1, 2]));
+    const cases: [Uint8Array, RegExp][] = [
+      [good.subarray(0, 2), /starts with 0xa2/],
+      [Uint8Array.from([0xa2, 0, 0, 1]), /1 to 2048 bytes/],
+      [Uint8Array.from([0xa2, 0x08, 0x01, ...Buffer.from('{}'), 1]), /1 to 2048 bytes/],
+      [good.subarray(0, good.length - 4), /the meta, then the frame bytes/],
+      [Uint8Array.from([0xa2, 0, 2, 0xc3, 0x28, 1]), /UTF-8 JSON/],
+      [Uint8Array.from([0xa2, 0, 2, ...Buffer.from('{x'), 1]), /UTF-8 JSON/],
+    ];
+    for (const [message, why] of cases) {
+      const r = parseBinaryFrame(message, 'vehicle');
+      assert.equal(r.ok, false);
+      assert.match((r as { message: string }).message, why);
+    }
+    assert.equal(parseBinaryFrame(good, 'vehicle').ok, true);
+    assert.equal(isBinaryFrame(encodeFrameAck({ vehicleId: '6f1c2a52-3c1e-4c7e-9d3f-1b2a3c4d5e6f', seq: 9 })), false);
+  });
+
+  it("property: the relay's hand-built frame event is byte for byte what Socket.IO's encoder writes", () => {
+    const encoder = new Encoder();
+    fc.assert(
+      fc.property(metas, fc.uint8Array({ maxLength: 32 }), fc.constantFrom('/relay', '/', '/ns-é'), fc.constantFrom('frame', 'frame"\\'), (meta, bytes, nsp, event) => {
+        const buf = Buffer.from(bytes);
+        assert.deepEqual(encodeFrameEvent(nsp, event, meta, buf), encoder.encode({ type: 2, nsp, data: [event, meta, buf] }));
+      }),
+      { numRuns: 500 },
+    );
   });
 });

@@ -18,6 +18,7 @@ import {
 } from './relay.js';
 import { DASHBOARD_EVENTS, DashboardWatchSchema } from './dashboard.js';
 import { checkBounds, fieldErrors, summarize, type PayloadBounds } from './validation.js';
+import { splitFrameMessage } from './frame-message.js';
 
 /** Who may send an event on the relay socket. */
 export type Sender = 'user' | 'vehicle';
@@ -90,4 +91,23 @@ export function parseInbound(name: unknown, args: unknown[], sender: Sender): In
     // A schema that throws (it should not) is still a refusal, not a crash.
     return { ok: false, event, code: 'invalid-payload', message: 'the payload could not be validated' };
   }
+}
+
+/**
+ * Validates a frame sent as one binary message (see `BINARY_FRAME`): the meta's length is checked before its JSON
+ * is parsed, then the meta and the bytes go through exactly the rules of the `frame` event. Never throws.
+ */
+export function parseBinaryFrame(data: Uint8Array, sender: Sender): Inbound {
+  const event = RELAY_EVENTS.frame;
+  const spec = INBOUND_EVENTS[event];
+  if (spec.from !== sender) return { ok: false, event, code: 'forbidden', message: `a ${sender} cannot send ${event}` };
+  const split = splitFrameMessage(data, spec.bounds.maxBytes);
+  if (!split.ok) return { ok: false, event, code: 'invalid-payload', message: split.message };
+  let meta: unknown;
+  try {
+    meta = JSON.parse(split.json);
+  } catch {
+    return { ok: false, event, code: 'invalid-payload', message: "the frame's meta must be UTF-8 JSON" };
+  }
+  return parseInbound(event, [meta, split.bytes], sender);
 }

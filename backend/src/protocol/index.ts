@@ -9,6 +9,7 @@ export * from './calls.js';
 export * from './inbound.js';
 export * from './clock.js';
 export * from './acks.js';
+export * from './frame-message.js';
 export * from './api-tokens.js';
 export * from './dashboard.js';
 export * from './recordings.js';

@@ -17,6 +17,8 @@ import {
   DASHBOARD_EVENTS,
   checkBounds,
   decodeFrameAck,
+  isBinaryFrame,
+  parseBinaryFrame,
   parseInbound,
   VideoCapsSchema,
   RELAY_EVENTS as EV,
@@ -224,7 +226,7 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
     if (!principal) return void socket.disconnect(true);
     socket.onAny((event: unknown, ...args: unknown[]) => this.dispatch(socket, event, args));
     const decoder = (socket.client as unknown as { decoder?: unknown }).decoder;
-    if (decoder instanceof RelayDecoder) decoder.onFrameAck = (data) => this.binaryAck(socket, data);
+    if (decoder instanceof RelayDecoder) decoder.onTagged = (data) => (isBinaryFrame(data) ? this.binaryFrame(socket, data) : this.binaryAck(socket, data));
     if (principal.kind === 'user') {
       socket.join([USERS_ROOM, USER_ROOM(principal.userId), SESSION_ROOM(principal.sessionId)]);
       this.scheduleExpiry(socket, principal.exp);
@@ -316,6 +318,21 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
       this.video.ack(socket, decoded.ack.vehicleId, decoded.ack.seq);
     } catch (err) {
       this.fail(socket, EV.frameAck, undefined, err);
+    }
+  }
+
+  /**
+   * A frame in its binary form (see `BINARY_FRAME`): the same rules and handler as the `frame` event, without the
+   * Socket.IO parser and dispatcher in between.
+   */
+  private binaryFrame(socket: Socket, data: Uint8Array): void {
+    try {
+      this.connections.countMessageIn(socket);
+      const inbound = parseBinaryFrame(data, principalOf(socket)!.kind);
+      if (!inbound.ok) throw new RelayError(inbound.code, inbound.message);
+      this.frame(socket, inbound.data, inbound.binary!);
+    } catch (err) {
+      this.fail(socket, EV.frame, undefined, err);
     }
   }
 

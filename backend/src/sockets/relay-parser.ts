@@ -1,22 +1,22 @@
 import { createRequire } from 'node:module';
 import type * as Parser from 'socket.io-parser';
-import { isBinaryFrameAck } from '../protocol/index.js';
+import { isBinaryFrame, isBinaryFrameAck } from '../protocol/index.js';
 
 // The CommonJS build, which Socket.IO itself loads: an ESM import resolves to the package's debug build on Node.
 const { Decoder, Encoder } = createRequire(import.meta.url)('socket.io-parser') as typeof Parser;
 
 /**
- * Socket.IO's own parser, with one addition: a binary message that arrives outside any packet and carries the
- * frame-ack tag (`BINARY_FRAME_ACK` in the protocol module) goes to `onFrameAck` — the connection's relay socket
- * sets it — instead of failing the parse. Anything else, binary attachments included, is decoded exactly as before;
- * an untagged stray binary still closes the connection, as Socket.IO does.
+ * Socket.IO's own parser, with one addition: a binary message that arrives outside any packet and carries one of the
+ * relay's tags (`BINARY_FRAME_ACK`, `BINARY_FRAME` in the protocol module) goes to `onTagged` — the connection's
+ * relay socket sets it — instead of failing the parse. Anything else, binary attachments included, is decoded
+ * exactly as before; an untagged stray binary still closes the connection, as Socket.IO does.
  */
 export class RelayDecoder extends Decoder {
-  onFrameAck?: (data: Uint8Array) => void;
+  onTagged?: (data: Uint8Array) => void;
 
   override add(obj: unknown): void {
     // While a packet's attachments are being gathered, every binary message belongs to it.
-    if (this.onFrameAck && isBinaryFrameAck(obj) && !(this as unknown as { reconstructor?: unknown }).reconstructor) return this.onFrameAck(obj);
+    if (this.onTagged && (isBinaryFrameAck(obj) || isBinaryFrame(obj)) && !(this as unknown as { reconstructor?: unknown }).reconstructor) return this.onTagged(obj);
     super.add(obj);
   }
 }

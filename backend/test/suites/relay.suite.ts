@@ -2,7 +2,7 @@ import { JwtService } from '@nestjs/jwt';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { encodeFrameAck, RELAY_LIMITS } from '../../src/protocol/index.js';
+import { encodeFrameAck, encodeFrameMessage, RELAY_LIMITS, type FrameMeta } from '../../src/protocol/index.js';
 import { ADMIN_EMAIL, ADMIN_PASSWORD, startServer, type TestServer } from '../helpers/server.js';
 import { connectPeer, fakeJpeg, sleep, type Peer } from '../helpers/sockets.js';
 import type { DatabaseFactory, TestDatabase } from '../helpers/databases.js';
@@ -133,6 +133,46 @@ export function relaySuite(database: DatabaseFactory) {
           assert.equal(typeof m.relayedAt, 'number');
           assert.ok(Buffer.from(bytes).equals(jpeg));
         }
+      });
+
+      it('takes frames as one binary message (BINARY_FRAME) like frame events: same relay, same order, same refusals', async () => {
+        const v = await vehicle();
+        const res = await s.api('POST', '/api/vehicles', { token: admin, body: { name: `rover-polling-${++n}` } });
+        const polled = { id: res.body.id as string, peer: track(await connectPeer(s.url, { vehicleToken: res.body.token }, { transports: ['polling'] })) };
+        const w = await user(alice.token);
+        const send = (p: Peer, m: object, bytes: Buffer) => p.socket.io.engine.send(encodeFrameMessage(m as FrameMeta, bytes));
+        for (const x of [v, polled]) {
+          await w.call('watch', { vehicleId: x.id });
+          // Binary and event forms mixed: one stream, in the order sent, byte for byte (over WebSocket and polling).
+          const sent = Array.from({ length: 6 }, (_, i) => fakeJpeg(i, 300 + i * 5000));
+          for (let i = 0; i < 6; i++) {
+            if (i % 2) x.peer.socket.emit('frame', meta(i), sent[i]);
+            else send(x.peer, meta(i), sent[i]);
+            const [m, bytes] = await w.next('frame', (f) => f.vehicleId === x.id && f.seq === i);
+            assert.equal(typeof m.relayedAt, 'number');
+            assert.ok(Buffer.from(bytes).equals(sent[i]), `frame ${i} intact`);
+            w.socket.io.engine.send(encodeFrameAck({ vehicleId: x.id, seq: i }));
+          }
+        }
+        // Refused with an error event naming the event and the field, the connection kept: a bad meta, a malformed
+        // message, bytes that are not what the meta says; and from a user, any frame.
+        const refusals: [Peer, Uint8Array, string, RegExp][] = [
+          [v.peer, encodeFrameMessage({ ...meta(9), width: 0 } as FrameMeta, fakeJpeg(9)), 'invalid-payload', /^width: /],
+          [v.peer, encodeFrameMessage({ seq: 9, capturedAt: 1, width: 64, height: 48, codec: 'h264' } as FrameMeta, fakeJpeg(9)), 'invalid-payload', /^key: /],
+          [v.peer, Buffer.from([0xa2, 0x00, 0x05, 0x7b, 0x7b, 0x7b, 0x7b, 0x7b, 0xff]), 'invalid-payload', /UTF-8 JSON/],
+          [v.peer, Buffer.from([0xa2, 0x10, 0x00, 0x7b]), 'invalid-payload', /1 to 2048 bytes/],
+          [v.peer, encodeFrameMessage(meta(9), Buffer.from('not a jpeg')), 'invalid-payload', /JPEG bytes/],
+          [w, encodeFrameMessage(meta(9), fakeJpeg(9)), 'forbidden', /cannot send frame/],
+        ];
+        for (const [p, bytes, code, message] of refusals) {
+          p.socket.io.engine.send(bytes);
+          const [e] = await p.next('error', (x) => x.event === 'frame');
+          assert.equal(e.code, code);
+          assert.match(e.message, message);
+          assert.equal(p.socket.connected, true);
+        }
+        await sleep(100);
+        assert.equal(w.log.filter((e) => e.event === 'frame' && e.args[0].seq === 9).length, 0, 'nothing refused was relayed');
       });
 
       it('fans out over WebSocket and long-polling alike: every frame, in order, byte for byte, counted in the connection log', async () => {
