@@ -163,6 +163,11 @@ async function relayThreadCost(where: 'none' | 'relay thread' | 'writer thread',
 }
 
 async function main(): Promise<void> {
+  // BENCH_PARTS=cost: only part 4 (what recording costs the relay's thread), without encoding or the long drive.
+  if (process.env.BENCH_PARTS === 'cost') {
+    await relayCost();
+    return rmSync(work, { recursive: true, force: true });
+  }
   out(`Encoding ${SOURCE_SECONDS} s of the simulator (${W}×${H}, ${FPS} fps): H.264 800k and JPEG q75…`);
   const pictures = await source();
   const perSecond = (list: Picture[]) => list.reduce((a, p) => a + p.bytes.length, 0) / (list.length / FPS);
@@ -203,6 +208,13 @@ async function main(): Promise<void> {
   out('\n3. Read back as Foxglove reads them (indexed reader + stream reader, CRCs validated)');
   for (const [name, c] of Object.entries(checks)) out(`- ${name}: ${c.ok ? 'valid' : `INVALID (${c.why})`} — ${c.messages} messages in ${c.chunks} chunks; schemas ${c.schemas.join(', ')}`);
 
+  const relayThread = await relayCost();
+  writeFileSync(join(ROOT, 'bench/results/recording.json'), JSON.stringify({ at: new Date().toISOString(), sourceSeconds: SOURCE_SECONDS, perMinute, memory: { minutes: LONG_MINUTES, before: mb(start.heapUsed), samples, seconds: round(long.seconds) }, checks, relayThread }, null, 2) + '\n');
+  rmSync(work, { recursive: true, force: true });
+  if (Object.values(checks).some((c) => !c.ok)) process.exitCode = 1;
+}
+
+async function relayCost() {
   const DRIVES = Number(process.env.BENCH_DRIVES ?? 50);
   out(`\n4. The relay thread's cost: ${DRIVES} drives recorded at once, 5 s, controls at ${CONTROL_HZ} Hz (×3 messages) + telemetry at 10 Hz`);
   out('| writers | relay thread busy % | its extra over nothing recorded | process CPU % (all threads) |');
@@ -215,10 +227,7 @@ async function main(): Promise<void> {
     cost[where] = r;
     out(`| ${where === 'none' ? 'none (baseline)' : where} | ${r.busyPct} | ${where === 'none' ? '–' : `+${round(r.busyPct - base)} points`} | ${r.cpuPct} |`);
   }
-
-  writeFileSync(join(ROOT, 'bench/results/recording.json'), JSON.stringify({ at: new Date().toISOString(), sourceSeconds: SOURCE_SECONDS, perMinute, memory: { minutes: LONG_MINUTES, before: mb(start.heapUsed), samples, seconds: round(long.seconds) }, checks, relayThread: { drives: DRIVES, ...cost } }, null, 2) + '\n');
-  rmSync(work, { recursive: true, force: true });
-  if (Object.values(checks).some((c) => !c.ok)) process.exitCode = 1;
+  return { drives: DRIVES, ...cost };
 }
 
 main().catch((err) => {

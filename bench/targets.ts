@@ -1,7 +1,7 @@
 // The relays the benches compare, behind one set of client roles: the raw `ws` floor (bench/raw-ws-relay.ts),
 // Mosquitto (when one answers on 127.0.0.1:1883) and vicer itself, started here on a temp database.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -9,7 +9,7 @@ import mqtt from 'mqtt';
 import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
 import { ROOT } from '../backend/src/config/paths.js';
-import { encodeFrameAck, FrameAcker, RELAY_NAMESPACE, type H264Config, type VideoCodec } from '../backend/src/protocol/index.js';
+import { encodeFrameAck, encodeFrameMessage, FrameAcker, RELAY_NAMESPACE, type H264Config, type VideoCodec } from '../backend/src/protocol/index.js';
 import { cpuSeconds, cpuSplit, freePort, now, round, rssMb, sleep, summary, waitLine } from './measure.js';
 
 export const CONTROL_HZ = 50;
@@ -138,21 +138,29 @@ export async function startVicer(vehicles: number, flags: string[] = [], env: Re
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   await waitLine(child, /listening/);
+  if (process.env.PROBE_LOG) child.stdout!.on('data', (d) => appendFileSync(process.env.PROBE_LOG!, d));
   const base = `http://127.0.0.1:${port}`;
   const post = async (path: string, body: unknown, token?: string) => {
     const res = await fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body) });
     return res.json() as Promise<any>;
   };
-  const { accessToken } = await post('/api/auth/login', { email: 'admin@vicer.local', password: 'bench-password-1' });
+  const login = async () => (await post('/api/auth/login', { email: 'admin@vicer.local', password: 'bench-password-1' })).accessToken as string;
+  let accessToken = await login();
+  // Access tokens live 15 minutes, and a run can last longer: new watchers and operators get a fresh one.
+  const renew = setInterval(async () => (accessToken = await login()), 10 * 60 * 1000);
+  renew.unref();
   const registered: { id: string; token: string }[] = [];
   for (let i = 0; i < vehicles; i++) registered.push(await post('/api/vehicles', { name: `bench-${i}` }, accessToken));
   return {
     base,
     port,
-    token: accessToken,
+    get token() {
+      return accessToken;
+    },
     vehicles: registered,
     pid: child.pid!,
     async stop() {
+      clearInterval(renew);
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
       rmSync(dir, { recursive: true, force: true });
@@ -170,10 +178,12 @@ export function openRelay(base: string, auth: object): Promise<Socket> {
 
 export async function vicerTarget(vehicles: number, env: Record<string, string> = {}): Promise<Target> {
   const server = await startVicer(vehicles, (process.env.BENCH_SERVER_FLAGS ?? '').split(' ').filter(Boolean), env);
-  const { base, token, vehicles: registered } = server;
+  const { base, vehicles: registered } = server;
   return {
     name: 'vicer',
-    descriptor: { kind: 'vicer', base, token, vehicles: registered },
+    get descriptor(): Descriptor {
+      return { kind: 'vicer', base, token: server.token, vehicles: registered };
+    },
     pid: () => server.pid,
     async vehicle(i) {
       const s = await openRelay(base, { vehicleToken: registered[i].token, caps: { codecs: ['h264', 'jpeg'] } });
@@ -183,15 +193,16 @@ export async function vicerTarget(vehicles: number, env: Record<string, string> 
             s.emit('control:ack', { seq: c.seq });
             cb(c.seq);
           }),
+        // As the vehicle agent sends them: one binary message per frame (BINARY_FRAME).
         sendFrame: (seq, at, f) => {
           const { bytes, ...codec } = f;
-          s.emit('frame', { seq, capturedAt: at, width: 640, height: 480, ...codec }, bytes);
+          s.io.engine.send(encodeFrameMessage({ seq, capturedAt: at, width: 640, height: 480, ...codec }, bytes));
         },
         close: () => void s.disconnect(),
       };
     },
     async operator(i) {
-      const s = await openRelay(base, { token });
+      const s = await openRelay(base, { token: server.token });
       const vehicleId = registered[i].id;
       const ack = await s.emitWithAck('drive:acquire', { vehicleId });
       if (!ack.ok) throw new Error('drive:acquire refused');
@@ -241,7 +252,8 @@ export async function controlRun(target: Target, vehicles: number, seconds: numb
   await sleep(100);
   ops.forEach((o) => o.close());
   vs.forEach((v) => v.close());
-  return summary(samples);
+  // Every sample too, for pooling across runs; not enumerable, so results written as JSON stay summaries.
+  return Object.defineProperty(summary(samples), 'all', { value: samples, enumerable: false }) as ReturnType<typeof summary> & { all: number[] };
 }
 
 /**

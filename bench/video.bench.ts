@@ -27,6 +27,8 @@ const BITRATE = process.env.BENCH_BITRATE ?? '800k';
 const LADDER = ['250k', '400k', BITRATE];
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
 const FANOUT = (process.env.BENCH_WATCHERS ?? '50,200').split(',').map(Number);
+/** How long each relay serves the largest fan-out before the CPU cells are measured, in seconds (BENCH_WARMUP). */
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP ?? 150);
 /** BENCH_SYSCALLS=1: also count the servers' system calls per delivered frame (strace, at the largest fan-out). */
 const SYSCALLS = process.env.BENCH_SYSCALLS === '1';
 const TESTSRC = `testsrc2=size=${W}x${H}:rate=${FPS}`;
@@ -295,7 +297,11 @@ async function cpuRuns(frames: BenchFrame[]) {
   for (const make of [rawWsTarget, () => vicerTarget(2)]) {
     const target: Target = await make();
     // Warm-up, discarded: a server runs for hours, and code run 30 times a second needs a while to be optimized.
-    await fanoutRun(target, Math.max(...FANOUT), 10, frames, false);
+    // vicer's cost per frame kept falling for about two minutes after the stream started (docs/performance.md).
+    for (let s = 0; s < WARMUP_SECONDS; s += 30) {
+      const w = await fanoutRun(target, Math.max(...FANOUT), 30, frames, false);
+      out(`warm-up  ${target.name.padEnd(6)} ${String(s + 30).padStart(3)} s at ${Math.max(...FANOUT)} watchers: server cpu ${w.cpuPct} %, per delivered frame ${w.cpuUsPerFrame} µs`);
+    }
     await settle(target.pid());
     // What the server spends with the vehicle streaming and nobody watching (timers, the vehicle's own traffic):
     // subtracted to get the cost that grows with each delivered frame.
@@ -364,12 +370,17 @@ async function profile(frames: BenchFrame[]) {
   delete process.env.BENCH_SERVER_FLAGS;
   const prof = await profiler(inspectPort);
   const n = Number(process.env.BENCH_PROFILE_AT ?? Math.max(...FANOUT));
+  // The steady state is profiled, as it is measured: after the same warm-up.
+  await fanoutRun(target, Math.max(...FANOUT), WARMUP_SECONDS, frames, false);
+  await settle(target.pid());
   let p!: Awaited<ReturnType<typeof prof.stop>>;
   await fanoutRun(target, n, SECONDS, frames, false, async () => {
     await prof.start();
     await sleep((SECONDS - 0.5) * 1000);
     p = await prof.stop();
   });
+  // BENCH_PROFILE_FILE: the whole profile, to open in DevTools.
+  if (process.env.BENCH_PROFILE_FILE) writeFileSync(process.env.BENCH_PROFILE_FILE, JSON.stringify(p));
   await target.stop();
   const byNode = new Map(p.nodes.map((x) => [x.id, x]));
   const groups = new Map<string, number>();
@@ -427,11 +438,12 @@ async function main() {
       await browser.close();
     }
   }
-  if (want('cpu')) {
+  if (want('cpu') || want('profile')) {
     // The same H.264 stream for both relays: two seconds of testsrc2 (one group of pictures), cycled.
     const e = await encodeTestsrc(2 * FPS);
     const frames: BenchFrame[] = e.h264.get(BITRATE)!.map((f) => ({ codec: 'h264', bytes: f.au, key: f.key, ...(f.key ? { config: f.config } : {}) }));
-    results.cpu = await cpuRuns(frames);
+    // BENCH_PARTS=profile: vicer's profile alone (BENCH_PROFILE_AT watchers), without the comparison.
+    if (want('cpu')) results.cpu = await cpuRuns(frames);
     if (syscallRows.length) results.syscalls = syscallRows;
     results.profile = await profile(frames);
   }

@@ -67,6 +67,38 @@ describe('recordings: MCAP pieces', () => {
     }
   });
 
+  it('controls and acks through the writer thread come out whole: every field, each driver, each file, in order', async () => {
+    const thread = new RecorderThread();
+    const dir = mkdtempSync(join(tmpdir(), 'vicer-rec-order-'));
+    try {
+      const [a, b] = [await thread.create(join(dir, 'a.mcap'), {}), await thread.create(join(dir, 'b.mcap'), {})];
+      const expected = { a: [] as unknown[], b: [] as unknown[] };
+      // Many slices per batch, two drivers taking turns (a takeover), events between the controls.
+      for (let i = 1; i <= 1500; i++) {
+        const [rec, list] = i % 3 ? [a, expected.a] : [b, expected.b];
+        const driver = i < 700 ? { driverId: 'd-1', driver: 'Ann' } : { driverId: 'd-2', driver: i % 2 ? 'Bo' : 'Bo renamed' };
+        const c = { seq: i, throttle: Math.sin(i), steer: -1 / i, sentAt: 1_700_000_000_000 + i / 7, ...driver };
+        rec.controlReceived(c, 10_000 + i);
+        rec.controlForwarded({ ...c, seq: i + 0.5 }, 10_000 + i);
+        rec.controlAck({ seq: i, rttMs: i / 1000 }, 10_000 + i);
+        list.push(['/control/received', c], ['/control/forwarded', { ...c, seq: i + 0.5 }], ['/control/ack', { seq: i, rttMs: i / 1000 }]);
+        if (i % 250 === 0) {
+          rec.event({ kind: 'estop', by: `at ${i}` }, 10_000 + i);
+          list.push(['/events', { kind: 'estop', by: `at ${i}` }]);
+        }
+      }
+      for (const [name, rec] of [['a', a], ['b', b]] as const) {
+        await rec.close();
+        const messages: unknown[] = [];
+        const reader = await McapIndexedReader.Initialize({ readable: bufferReadable(readFileSync(join(dir, `${name}.mcap`))) });
+        for await (const m of reader.readMessages()) messages.push([reader.channelsById.get(m.channelId)!.topic, JSON.parse(new TextDecoder().decode(m.data))]);
+        assert.deepEqual(messages, expected[name]);
+      }
+    } finally {
+      await thread.stop();
+    }
+  });
+
   it('a writer thread too far behind drops frames, not memory; an H.264 drive then resumes at its next key frame', async () => {
     // A budget smaller than one frame: while the thread has not taken in the first, every other frame is over it.
     const thread = new RecorderThread(1);
