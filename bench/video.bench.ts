@@ -299,19 +299,24 @@ async function cpuRuns(frames: BenchFrame[]) {
     // Warm-up, discarded: a server runs for hours, and code run 30 times a second needs a while to be optimized.
     // vicer's cost per frame kept falling for about two minutes after the stream started (docs/performance.md).
     for (let s = 0; s < WARMUP_SECONDS; s += 30) {
+      const q0 = await queuedFrames(target);
       const w = await fanoutRun(target, Math.max(...FANOUT), 30, frames, false);
-      out(`warm-up  ${target.name.padEnd(6)} ${String(s + 30).padStart(3)} s at ${Math.max(...FANOUT)} watchers: server cpu ${w.cpuPct} %, per delivered frame ${w.cpuUsPerFrame} µs`);
+      const queued = q0 === null ? '' : `, queued ${round((((await queuedFrames(target))! - q0) / Math.max(1, w.deliveredPerSecond * 31)) * 100)} %`;
+      out(`warm-up  ${target.name.padEnd(6)} ${String(s + 30).padStart(3)} s at ${Math.max(...FANOUT)} watchers: server cpu ${w.cpuPct} %, per delivered frame ${w.cpuUsPerFrame} µs${queued}`);
     }
     await settle(target.pid());
     // What the server spends with the vehicle streaming and nobody watching (timers, the vehicle's own traffic):
     // subtracted to get the cost that grows with each delivered frame.
     const idle = await fanoutRun(target, 0, SECONDS, frames, false);
     for (const n of FANOUT) {
+      const q0 = await queuedFrames(target);
       const r = await fanoutRun(target, n, SECONDS, frames, false);
+      // vicer: the share of frames that found their watcher's socket busy and went through Engine.IO's queue.
+      const queuedPct = q0 === null ? undefined : round((((await queuedFrames(target))! - q0) / Math.max(1, r.deliveredPerSecond * (SECONDS + 1))) * 100);
       await settle(target.pid());
       const marginalUs = round((((r.cpuPct - idle.cpuPct) / 100) * 1e6) / r.deliveredPerSecond);
-      rows.push({ target: target.name, watchers: n, ...r, idleCpuPct: idle.cpuPct, marginalUsPerFrame: marginalUs, controlUnderLoad: undefined });
-      out(`cpu      ${target.name.padEnd(6)} ${String(n).padStart(3)} watchers  ${r.deliveredFpsMin}/${r.sourceFps} fps  server cpu ${r.cpuPct} % (kernel ${r.systemCpuPct} %; idle ${idle.cpuPct} %; watchers' process ${r.watchersCpuPct} %)  per delivered frame ${r.cpuUsPerFrame} µs, above idle ${marginalUs} µs  latency p50 ${r.latency.p50} ms p99 ${r.latency.p99} ms`);
+      rows.push({ target: target.name, watchers: n, ...r, idleCpuPct: idle.cpuPct, marginalUsPerFrame: marginalUs, queuedPct, controlUnderLoad: undefined });
+      out(`cpu      ${target.name.padEnd(6)} ${String(n).padStart(3)} watchers  ${r.deliveredFpsMin}/${r.sourceFps} fps  server cpu ${r.cpuPct} % (kernel ${r.systemCpuPct} %; idle ${idle.cpuPct} %; watchers' process ${r.watchersCpuPct} %)  per delivered frame ${r.cpuUsPerFrame} µs, above idle ${marginalUs} µs  latency p50 ${r.latency.p50} ms p99 ${r.latency.p99} ms${queuedPct === undefined ? '' : `  queued ${queuedPct} %`}`);
     }
     if (SYSCALLS) {
       // A separate run under strace (which slows the server): how many system calls each delivered frame costs.
@@ -330,6 +335,14 @@ async function cpuRuns(frames: BenchFrame[]) {
     await target.stop();
   }
   return rows;
+}
+
+/** vicer's count of frames sent through Engine.IO's queue (`vicer_frames_queued_total`); null for other relays. */
+async function queuedFrames(target: Target): Promise<number | null> {
+  const d = target.descriptor;
+  if (d.kind !== 'vicer') return null;
+  const text = await (await fetch(`${d.base}/metrics`)).text();
+  return Number(/^vicer_frames_queued_total(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1] ?? NaN);
 }
 
 /** A V8 CPU profile of a running node process (started with --inspect), taken over the DevTools protocol. */

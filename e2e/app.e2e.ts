@@ -22,10 +22,13 @@ test('admin: signs in with the generated password, sees every user, creates one,
   await expect(table.getByRole('cell', { name: admin().email, exact: true })).toBeVisible();
 
   await page.getByRole('button', { name: 'New user' }).click();
-  const dialog = page.getByRole('dialog');
-  await dialog.getByLabel('Email').fill('new.user@example.com');
-  await dialog.getByLabel('Name').fill('New User');
-  await dialog.getByLabel('Password').fill('password-123');
+  const dialog = page.getByRole('dialog', { name: 'New user' });
+  // Each field settled before the next: a fill while the dialog was still opening once landed in the wrong field.
+  for (const [label, value] of [['Email', 'new.user@example.com'], ['Name', 'New User'], ['Password', 'password-123']]) {
+    const field = dialog.getByLabel(label, { exact: true });
+    await field.fill(value);
+    await expect(field).toHaveValue(value);
+  }
   await dialog.getByRole('button', { name: 'Create' }).click();
   const row = table.getByRole('row').filter({ hasText: 'new.user@example.com' });
   await expect(row).toBeVisible();

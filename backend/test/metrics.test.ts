@@ -65,6 +65,7 @@ describe('metrics (Prometheus)', () => {
       'vicer_frames_out_total',
       'vicer_video_bytes_out_total',
       'vicer_frames_skipped_total',
+      'vicer_frames_queued_total',
       'vicer_controls_in_total',
       'vicer_controls_forwarded_total',
       'vicer_controls_refused_total',
@@ -118,6 +119,18 @@ describe('metrics (Prometheus)', () => {
     assert.ok(value(m, 'vicer_http_request_duration_seconds_count', { method: 'GET', route: '/metrics', status: '200' }) >= 1);
     await s.api('GET', `/api/vehicles/${v.id}`, { token: admin });
     assert.equal(value(await scrape(s), 'vicer_http_request_duration_seconds_count', { method: 'GET', route: '/api/vehicles/:id', status: '200' }), 1);
+
+    // A long-polling watcher's socket is never written to straight: its frames go through Engine.IO's queue.
+    const queued0 = value(m, 'vicer_frames_queued_total');
+    const polling = await connectPeer(s.url, { token: admin }, { transports: ['polling'] });
+    peers.push(polling);
+    polling.socket.on('frame', (meta: { seq: number }) => polling.socket.emit('frame:ack', { vehicleId: v.id, seq: meta.seq }));
+    assert.equal((await polling.call('watch', { vehicleId: v.id })).ok, true);
+    for (let i = 3; i < 6; i++) {
+      vehicle.socket.emit('frame', { seq: i, capturedAt: Date.now(), width: 64, height: 48, codec: 'jpeg' }, jpeg);
+      await polling.next('frame', (x) => x.seq === i);
+    }
+    assert.ok(value(await scrape(s), 'vicer_frames_queued_total') >= queued0 + 3);
   });
 
   it('without METRICS_TOKEN only this machine may scrape (the client address as the proxy settings resolve it)', async () => {

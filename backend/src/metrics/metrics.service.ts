@@ -31,6 +31,11 @@ export class MetricsService {
     labelNames: ['codec'] as const,
     registers: this.r,
   });
+  readonly framesQueued = new Counter({
+    name: 'vicer_frames_queued_total',
+    help: 'Frames sent to a watcher whose socket was busy (still writing, polling, upgrading): through Engine.IO’s queue instead of written straight to the socket',
+    registers: this.r,
+  });
   readonly controlsIn = new Counter({ name: 'vicer_controls_in_total', help: 'Control messages received from drivers', registers: this.r });
   readonly controlsForwarded = new Counter({ name: 'vicer_controls_forwarded_total', help: 'Controls forwarded to a vehicle connected here', registers: this.r });
   readonly controlsRefused = new Counter({

@@ -126,9 +126,9 @@ function idleWire(s: Socket): RawSocket | undefined {
  * viewers × frame rate; through Engine.IO each copy costs packet objects, events, callbacks and a buffered flush per
  * socket (about three times what a bare WebSocket relay spends — bench/video.bench.ts). Here the WebSocket frames
  * are built once and each idle socket gets them in one corked write; a busy or polling socket gets the event the
- * ordinary way.
+ * ordinary way. Returns how many took the ordinary way.
  */
-export function fanOutLocal(ns: Namespace, ids: readonly string[], event: string, ...args: unknown[]): void {
+export function fanOutLocal(ns: Namespace, ids: readonly string[], event: string, ...args: unknown[]): number {
   let wire: Wire | undefined;
   const slow: string[] = [];
   for (const id of ids) {
@@ -147,4 +147,5 @@ export function fanOutLocal(ns: Namespace, ids: readonly string[], event: string
     raw.uncork();
   }
   if (slow.length) ns.local.to(slow).emit(event, ...args);
+  return slow.length;
 }

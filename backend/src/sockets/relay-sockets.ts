@@ -48,9 +48,9 @@ export class RelaySockets {
     return (this.ns?.adapter.rooms.get(room)?.size ?? 0) > 0;
   }
 
-  /** One event to these sockets of this instance, framed once (video fan-out). */
-  fanOutLocal(ids: readonly string[], event: string, ...args: unknown[]): void {
-    fanOutLocal(this.ns!, ids, event, ...args);
+  /** One event to these sockets of this instance, framed once (video fan-out); how many were busy (queued). */
+  fanOutLocal(ids: readonly string[], event: string, ...args: unknown[]): number {
+    return fanOutLocal(this.ns!, ids, event, ...args);
   }
 
   /** A socket connected to this instance. */
