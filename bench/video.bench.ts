@@ -26,11 +26,15 @@ const BITRATE = process.env.BENCH_BITRATE ?? '800k';
 /** H.264 bitrates tried against the same frames, to find where it matches JPEG's picture. */
 const LADDER = ['250k', '400k', BITRATE];
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
+/** Turns of the CPU comparison (BENCH_ROUNDS): each takes every cell on both relays. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const FANOUT = (process.env.BENCH_WATCHERS ?? '50,200').split(',').map(Number);
 /** How long each relay serves the largest fan-out before the CPU cells are measured, in seconds (BENCH_WARMUP). */
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP ?? 150);
 /** BENCH_SYSCALLS=1: also count the servers' system calls per delivered frame (strace, at the largest fan-out). */
 const SYSCALLS = process.env.BENCH_SYSCALLS === '1';
+/** BENCH_PERF=1: also sample each server's stacks, kernel included, with Linux `perf` at the largest fan-out. */
+const PERF = process.env.BENCH_PERF === '1';
 const TESTSRC = `testsrc2=size=${W}x${H}:rate=${FPS}`;
 const SHAPE = { rateBps: 4_000_000, delayMs: 40 };
 const work = mkdtempSync(join(tmpdir(), 'vicer-video-bench-'));
@@ -292,32 +296,53 @@ async function syscalls(pid: number, seconds: number): Promise<Record<string, nu
   return counts;
 }
 
+/**
+ * vicer against the raw ws relay. A machine shared with others drifts between minutes more than the two differ, so both
+ * run side by side (the one not measured is idle) and take every cell in turns, `ROUNDS` times, which one goes first
+ * alternating; each cell's figure is the median of its turns.
+ */
 async function cpuRuns(frames: BenchFrame[]) {
-  const rows = [];
-  for (const make of [rawWsTarget, () => vicerTarget(2)]) {
-    const target: Target = await make();
-    // Warm-up, discarded: a server runs for hours, and code run 30 times a second needs a while to be optimized.
-    // vicer's cost per frame kept falling for about two minutes after the stream started (docs/performance.md).
-    for (let s = 0; s < WARMUP_SECONDS; s += 30) {
+  const targets: Target[] = [await rawWsTarget(), await vicerTarget(2)];
+  const top = Math.max(...FANOUT);
+  // Warm-up, discarded: a server runs for hours, and code run 30 times a second needs a while to be optimized.
+  // vicer's cost per frame kept falling for about two minutes after the stream started (docs/performance.md).
+  for (let s = 0; s < WARMUP_SECONDS; s += 30) {
+    for (const target of targets) {
       const q0 = await queuedFrames(target);
-      const w = await fanoutRun(target, Math.max(...FANOUT), 30, frames, false);
-      const queued = q0 === null ? '' : `, queued ${round((((await queuedFrames(target))! - q0) / Math.max(1, w.deliveredPerSecond * 31)) * 100)} %`;
-      out(`warm-up  ${target.name.padEnd(6)} ${String(s + 30).padStart(3)} s at ${Math.max(...FANOUT)} watchers: server cpu ${w.cpuPct} %, per delivered frame ${w.cpuUsPerFrame} µs${queued}`);
+      const w = await fanoutRun(target, top, 30, frames, false);
+      const share = await queuedShare(target, q0, w.deliveredPerSecond * 31);
+      const queued = share === undefined ? '' : `, queued ${share} %`;
+      out(`warm-up  ${target.name.padEnd(6)} ${String(s + 30).padStart(3)} s at ${top} watchers: server cpu ${w.cpuPct} %, per delivered frame ${w.cpuUsPerFrame} µs${queued}`);
     }
-    await settle(target.pid());
-    // What the server spends with the vehicle streaming and nobody watching (timers, the vehicle's own traffic):
-    // subtracted to get the cost that grows with each delivered frame.
-    const idle = await fanoutRun(target, 0, SECONDS, frames, false);
-    for (const n of FANOUT) {
-      const q0 = await queuedFrames(target);
-      const r = await fanoutRun(target, n, SECONDS, frames, false);
-      // vicer: the share of frames that found their watcher's socket busy and went through Engine.IO's queue.
-      const queuedPct = q0 === null ? undefined : round((((await queuedFrames(target))! - q0) / Math.max(1, r.deliveredPerSecond * (SECONDS + 1))) * 100);
+  }
+  const cells: any[] = [];
+  for (let turn = 1; turn <= ROUNDS; turn++) {
+    for (const target of turn % 2 ? targets : [...targets].reverse()) {
       await settle(target.pid());
-      const marginalUs = round((((r.cpuPct - idle.cpuPct) / 100) * 1e6) / r.deliveredPerSecond);
-      rows.push({ target: target.name, watchers: n, ...r, idleCpuPct: idle.cpuPct, marginalUsPerFrame: marginalUs, queuedPct, controlUnderLoad: undefined });
-      out(`cpu      ${target.name.padEnd(6)} ${String(n).padStart(3)} watchers  ${r.deliveredFpsMin}/${r.sourceFps} fps  server cpu ${r.cpuPct} % (kernel ${r.systemCpuPct} %; idle ${idle.cpuPct} %; watchers' process ${r.watchersCpuPct} %)  per delivered frame ${r.cpuUsPerFrame} µs, above idle ${marginalUs} µs  latency p50 ${r.latency.p50} ms p99 ${r.latency.p99} ms${queuedPct === undefined ? '' : `  queued ${queuedPct} %`}`);
+      // What the server spends with the vehicle streaming and nobody watching (timers, the vehicle's own traffic):
+      // subtracted to get the cost that grows with each delivered frame.
+      const idle = await fanoutRun(target, 0, SECONDS, frames, false);
+      for (const n of FANOUT) {
+        const q0 = await queuedFrames(target);
+        const r = await fanoutRun(target, n, SECONDS, frames, false);
+        // vicer: the share of frames that found their watcher's socket busy and went through Engine.IO's queue.
+        const queuedPct = await queuedShare(target, q0, r.deliveredPerSecond * (SECONDS + 1));
+        await settle(target.pid());
+        const marginalUs = round((((r.cpuPct - idle.cpuPct) / 100) * 1e6) / r.deliveredPerSecond);
+        cells.push({ turn, target: target.name, watchers: n, ...r, idleCpuPct: idle.cpuPct, marginalUsPerFrame: marginalUs, queuedPct, controlUnderLoad: undefined });
+        out(`cpu      turn ${turn} ${target.name.padEnd(6)} ${String(n).padStart(3)} watchers  ${r.deliveredFpsMin}/${r.sourceFps} fps  server cpu ${r.cpuPct} % (kernel ${r.systemCpuPct} %; idle ${idle.cpuPct} %; watchers' process ${r.watchersCpuPct} %)  per delivered frame ${r.cpuUsPerFrame} µs, above idle ${marginalUs} µs  latency p50 ${r.latency.p50} ms p99 ${r.latency.p99} ms${queuedPct === undefined ? '' : `  queued ${queuedPct} %`}`);
+      }
     }
+  }
+  const rows = [];
+  for (const target of targets)
+    for (const n of FANOUT) {
+      const mine = cells.filter((c) => c.target === target.name && c.watchers === n);
+      const row = { target: target.name, watchers: n, cpuUsPerFrame: median(mine.map((c) => c.cpuUsPerFrame)), marginalUsPerFrame: median(mine.map((c) => c.marginalUsPerFrame)), turns: mine };
+      rows.push(row);
+      out(`cpu      ${target.name.padEnd(6)} ${String(n).padStart(3)} watchers, median of ${mine.length} turns: per delivered frame ${row.cpuUsPerFrame} µs, above idle ${row.marginalUsPerFrame} µs`);
+    }
+  for (const target of targets) {
     if (SYSCALLS) {
       // A separate run under strace (which slows the server): how many system calls each delivered frame costs.
       const n = Math.max(...FANOUT);
@@ -332,9 +357,45 @@ async function cpuRuns(frames: BenchFrame[]) {
       syscallRows.push({ target: target.name, watchers: n, perFrame });
       out(`syscalls ${target.name.padEnd(6)} ${String(n).padStart(3)} watchers, per delivered frame: ${perFrame.map((x) => `${x.name} ${x.perFrame}`).join(', ')}`);
     }
-    await target.stop();
+    if (PERF) {
+      const n = Math.max(...FANOUT);
+      let hot: { share: number; dso: string; symbol: string }[] = [];
+      await fanoutRun(target, n, SECONDS, frames, false, async () => {
+        hot = await perfTop(target.pid(), SECONDS - 1);
+      });
+      perfRows.push({ target: target.name, watchers: n, top: hot });
+      out(`perf     ${target.name.padEnd(6)} ${n} watchers, where the server's samples fell:`);
+      for (const x of hot) out(`         ${String(x.share).padStart(5)} %  ${x.symbol} (${x.dso})`);
+    }
   }
+  for (const target of targets) await target.stop();
   return rows;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : round((s[s.length / 2 - 1] + s[s.length / 2]) / 2);
+};
+
+const perfRows: { target: string; watchers: number; top: { share: number; dso: string; symbol: string }[] }[] = [];
+
+/**
+ * Where a process's CPU time falls over `seconds`, by function, kernel included (perf record at 999 Hz). JIT-compiled
+ * JavaScript has no symbols here and shows as one anonymous bucket; the V8 profile names those.
+ */
+async function perfTop(pid: number, seconds: number) {
+  // BENCH_PERF_DIR keeps the recording (with call graphs) for `perf report -i`.
+  const file = join(process.env.BENCH_PERF_DIR ?? work, `perf-${pid}.data`);
+  const rec = spawn('perf', ['record', '-g', '-F', '999', '-p', String(pid), '-o', file, '--', 'sleep', String(seconds)], { stdio: 'ignore' });
+  await new Promise((r) => rec.once('close', r));
+  const rep = spawnSync('perf', ['report', '-i', file, '--no-children', '--sort', 'dso,sym', '--stdio'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const top = [];
+  for (const line of rep.stdout.split('\n')) {
+    const m = /^\s+([\d.]+)%\s+(\S+)\s+\[[.k]\]\s+(.+?)\s*$/.exec(line);
+    if (m) top.push({ share: Number(m[1]), dso: m[2], symbol: m[3] });
+    if (top.length === 25) break;
+  }
+  return top;
 }
 
 /** vicer's count of frames sent through Engine.IO's queue (`vicer_frames_queued_total`); null for other relays. */
@@ -343,6 +404,15 @@ async function queuedFrames(target: Target): Promise<number | null> {
   if (d.kind !== 'vicer') return null;
   const text = await (await fetch(`${d.base}/metrics`)).text();
   return Number(/^vicer_frames_queued_total(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1] ?? NaN);
+}
+
+/**
+ * The share of frames, in %, that went through Engine.IO's queue since the count was `q0`, of `delivered` (the
+ * run's frames including its lead-in second); undefined for relays that do not count them.
+ */
+async function queuedShare(target: Target, q0: number | null, delivered: number): Promise<number | undefined> {
+  if (q0 === null) return undefined;
+  return round((((await queuedFrames(target))! - q0) / Math.max(1, delivered)) * 100);
 }
 
 /** A V8 CPU profile of a running node process (started with --inspect), taken over the DevTools protocol. */
@@ -458,6 +528,7 @@ async function main() {
     // BENCH_PARTS=profile: vicer's profile alone (BENCH_PROFILE_AT watchers), without the comparison.
     if (want('cpu')) results.cpu = await cpuRuns(frames);
     if (syscallRows.length) results.syscalls = syscallRows;
+    if (perfRows.length) results.perf = perfRows;
     results.profile = await profile(frames);
   }
   results.verdicts = verdicts(results);

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { createRequire } from 'node:module';
 import type * as Parser from 'socket.io-parser';
-import { BINARY_FRAME_ACK, decodeFrameAck, encodeFrameAck, encodeFrameMessage, FrameAcker, isBinaryFrame, isBinaryFrameAck, parseBinaryFrame, parseInbound, RELAY_LIMITS, type FrameAck, type FrameMeta, type Sender } from '../src/protocol/index.js';
+import { BINARY_FRAME_ACK, decodeFrameAck, encodeFrameAck, encodeFrameMessage, FrameAcker, FrameMetaSchema, isBinaryFrame, isWellFormedFrameMeta, isBinaryFrameAck, parseBinaryFrame, parseInbound, RELAY_LIMITS, type FrameAck, type FrameMeta, type Sender } from '../src/protocol/index.js';
 import { encodeFrameEvent } from '../src/sockets/frame-fanout.js';
 import { VideoChannel, type Frame } from '../src/relay/video-channel.js';
 import { sleep } from './helpers/sockets.js';
@@ -164,6 +164,40 @@ describe('binary frames (BINARY_FRAME)', () => {
         const event = parseInbound('frame', [JSON.parse(JSON.stringify(meta)), bytes], sender);
         assert.deepEqual({ ...binary, binary: undefined }, { ...event, binary: undefined });
         if (binary.ok) assert.deepEqual(Buffer.from(binary.binary!), Buffer.from(bytes));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("property: the frame meta's fast check accepts only what the schema accepts unchanged, and every meta a vehicle sends", () => {
+    const wellFormed = fc.oneof(
+      fc.record({ seq: fc.maxSafeNat(), capturedAt: fc.double({ noNaN: true, noDefaultInfinity: true }), width: fc.integer({ min: 1, max: 8192 }), height: fc.integer({ min: 1, max: 8192 }), codec: fc.constant('jpeg') }),
+      fc.record({ seq: fc.maxSafeNat(), capturedAt: fc.double({ noNaN: true, noDefaultInfinity: true }), width: fc.integer({ min: 1, max: 8192 }), height: fc.integer({ min: 1, max: 8192 }), codec: fc.constant('h264'), key: fc.constant(false) }),
+      fc.record({ seq: fc.maxSafeNat(), capturedAt: fc.integer(), width: fc.integer({ min: 1, max: 8192 }), height: fc.integer({ min: 1, max: 8192 }), codec: fc.constant('h264'), key: fc.boolean(), config: fc.record({ codec: fc.stringMatching(/^avc1\.[0-9A-Fa-f]{6}$/), description: fc.base64String({ minLength: 4, maxLength: 1024 }) }) }),
+    );
+    // Near misses too: a field replaced by any JSON value, a key added or taken away, a config with its own extras.
+    const nearMiss = fc.tuple(wellFormed, fc.constantFrom('seq', 'capturedAt', 'width', 'height', 'codec', 'key', 'config', 'extra', '__proto__'), fc.oneof(json, fc.constant(undefined), fc.constant({ codec: 'avc1.42c01e', description: 'QUJD', x: 1 }), fc.constant(Infinity), fc.constant(-0), fc.constant(2 ** 53))).map(([m, k, v]) => {
+      const copy: Record<string, unknown> = JSON.parse(JSON.stringify(m));
+      if (v === undefined) delete copy[k];
+      else Object.defineProperty(copy, k, { value: v, enumerable: true, writable: true, configurable: true });
+      return copy;
+    });
+    fc.assert(
+      fc.property(fc.oneof(wellFormed, nearMiss, metas), (meta) => {
+        const viaJson = JSON.parse(JSON.stringify(meta)) as unknown;
+        for (const m of [meta, viaJson]) {
+          if (!isWellFormedFrameMeta(m)) continue;
+          const parsed = FrameMetaSchema.safeParse(m);
+          assert.equal(parsed.success, true, JSON.stringify(m));
+          assert.deepEqual(parsed.data, m);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+    fc.assert(
+      fc.property(wellFormed, (meta) => {
+        const m = JSON.parse(JSON.stringify(meta)) as unknown;
+        if (FrameMetaSchema.safeParse(m).success) assert.equal(isWellFormedFrameMeta(m), true, JSON.stringify(m));
       }),
       { numRuns: 500 },
     );

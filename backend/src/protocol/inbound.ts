@@ -6,6 +6,7 @@ import {
   DriveAcquireSchema,
   FrameAckSchema,
   FrameMetaSchema,
+  isWellFormedFrameMeta,
   ReauthSchema,
   RELAY_EVENTS,
   RELAY_LIMITS,
@@ -30,6 +31,11 @@ export interface InboundEvent {
   bounds: PayloadBounds;
   /** The event carries binary data as its second argument (a video frame). */
   binary?: { maxBytes: number };
+  /**
+   * For the most frequent events: a check that accepts only payloads the schema accepts unchanged, without walking
+   * them. When it says yes, the bounds and the schema are skipped; when no, they judge as usual.
+   */
+  fast?: (payload: unknown) => boolean;
 }
 
 /** Small objects of ids and numbers. */
@@ -46,7 +52,7 @@ export const INBOUND_EVENTS: Record<string, InboundEvent> = {
   [RELAY_EVENTS.estopClear]: { from: 'user', schema: VehicleRefSchema, bounds: SMALL },
   [RELAY_EVENTS.frameAck]: { from: 'user', schema: FrameAckSchema, bounds: SMALL },
   [RELAY_EVENTS.reauth]: { from: 'user', schema: ReauthSchema, bounds: { maxBytes: 8 * 1024, maxDepth: 2 } },
-  [RELAY_EVENTS.frame]: { from: 'vehicle', schema: FrameMetaSchema, bounds: { maxBytes: 2048, maxDepth: 3 }, binary: { maxBytes: RELAY_LIMITS.maxMessageBytes } },
+  [RELAY_EVENTS.frame]: { from: 'vehicle', schema: FrameMetaSchema, bounds: { maxBytes: 2048, maxDepth: 3 }, binary: { maxBytes: RELAY_LIMITS.maxMessageBytes }, fast: isWellFormedFrameMeta },
   [RELAY_EVENTS.telemetry]: { from: 'vehicle', schema: TelemetrySchema, bounds: { maxBytes: RELAY_LIMITS.telemetryMaxBytes, maxDepth: RELAY_LIMITS.telemetryMaxDepth } },
   [RELAY_EVENTS.controlAck]: { from: 'vehicle', schema: VehicleControlAckSchema, bounds: SMALL },
   [RELAY_EVENTS.videoCaps]: { from: 'vehicle', schema: VideoCapsSchema, bounds: SMALL },
@@ -78,15 +84,19 @@ export function parseInbound(name: unknown, args: unknown[], sender: Sender): In
     if (spec.from !== 'any' && spec.from !== sender) return { ok: false, event, code: 'forbidden', message: `a ${sender} cannot send ${event}` };
     const expected = spec.binary ? 2 : 1;
     if (args.length !== expected) return { ok: false, event, code: 'invalid-payload', message: `${event} takes ${expected === 1 ? 'one argument' : 'two arguments: the meta object and the binary data'}` };
-    const tooBig = checkBounds(args[0], spec.bounds);
-    if (tooBig) return { ok: false, event, code: 'invalid-payload', message: `(payload): ${tooBig}` };
-    const parsed = spec.schema.safeParse(args[0]);
-    if (!parsed.success) return { ok: false, event, code: 'invalid-payload', message: summarize(fieldErrors(parsed.error)) };
-    if (!spec.binary) return { ok: true, event, data: parsed.data };
+    let data: unknown = args[0];
+    if (!spec.fast?.(data)) {
+      const tooBig = checkBounds(data, spec.bounds);
+      if (tooBig) return { ok: false, event, code: 'invalid-payload', message: `(payload): ${tooBig}` };
+      const parsed = spec.schema.safeParse(data);
+      if (!parsed.success) return { ok: false, event, code: 'invalid-payload', message: summarize(fieldErrors(parsed.error)) };
+      data = parsed.data;
+    }
+    if (!spec.binary) return { ok: true, event, data };
     const bytes = args[1];
     if (!(bytes instanceof Uint8Array)) return { ok: false, event, code: 'invalid-payload', message: 'the second argument must be binary data' };
     if (bytes.length > spec.binary.maxBytes) return { ok: false, event, code: 'invalid-payload', message: `the binary data is larger than ${spec.binary.maxBytes} bytes` };
-    return { ok: true, event, data: parsed.data, binary: bytes };
+    return { ok: true, event, data, binary: bytes };
   } catch {
     // A schema that throws (it should not) is still a refusal, not a crash.
     return { ok: false, event, code: 'invalid-payload', message: 'the payload could not be validated' };

@@ -17,7 +17,7 @@ import {
   DASHBOARD_EVENTS,
   checkBounds,
   decodeFrameAck,
-  isBinaryFrame,
+  BINARY_FRAME,
   parseBinaryFrame,
   parseInbound,
   VideoCapsSchema,
@@ -226,7 +226,7 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
     if (!principal) return void socket.disconnect(true);
     socket.onAny((event: unknown, ...args: unknown[]) => this.dispatch(socket, event, args));
     const decoder = (socket.client as unknown as { decoder?: unknown }).decoder;
-    if (decoder instanceof RelayDecoder) decoder.onTagged = (data) => (isBinaryFrame(data) ? this.binaryFrame(socket, data) : this.binaryAck(socket, data));
+    if (decoder instanceof RelayDecoder) decoder.onTagged = (tag, data) => (tag === BINARY_FRAME.tag ? this.binaryFrame(socket, data) : this.binaryAck(socket, data));
     if (principal.kind === 'user') {
       socket.join([USERS_ROOM, USER_ROOM(principal.userId), SESSION_ROOM(principal.sessionId)]);
       this.scheduleExpiry(socket, principal.exp);

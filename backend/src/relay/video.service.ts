@@ -230,7 +230,7 @@ export class VideoService implements OnModuleInit, OnModuleDestroy {
         (ids, frame) => {
           this.metrics.framesOut.inc({ codec: frame.meta.codec }, ids.length);
           this.metrics.videoBytesOut.inc({ codec: frame.meta.codec }, ids.length * frame.bytes.length);
-          const queued = this.sockets.fanOutLocal(ids, EV.frame, frame.meta, frame.bytes);
+          const queued = this.sockets.fanOutFrame(ids, EV.frame, frame.meta, frame.bytes);
           if (queued) this.metrics.framesQueued.inc(queued);
         },
         () => this.requestKey(vehicleId),

@@ -3,8 +3,6 @@ import type { Namespace, Socket } from 'socket.io';
 interface RawSocket {
   destroyed: boolean;
   writable: boolean;
-  cork(): void;
-  uncork(): void;
   write(chunk: Buffer): boolean;
 }
 interface WsLike {
@@ -19,11 +17,9 @@ interface EngineConn {
   writeBuffer: unknown[];
   transport: { name: string; writable: boolean; perMessageDeflate?: unknown; socket?: WsLike };
 }
-type Encoder = { encode(packet: unknown): (string | Buffer | ArrayBufferView)[] };
 
 const WS_OPEN = 1;
 const SENDER_IDLE = 0;
-const EVENT = 2;
 const BINARY_EVENT = 5;
 
 /** RFC 6455 §5.2: the header of one final, unmasked frame from the server. */
@@ -53,54 +49,27 @@ export function encodeFrameEvent(nsp: string, event: string, meta: object, bytes
   return [`${BINARY_EVENT}1-${nsp === '/' ? '' : nsp + ','}[${JSON.stringify(event)},${JSON.stringify(meta)},{"_placeholder":true,"num":0}]`, bytes];
 }
 
-/** Whether `encodeFrameEvent` applies: a plain object of JSON scalars (a validated frame meta) and a Buffer. */
-function isFrameEvent(args: unknown[]): args is [Record<string, unknown>, Buffer] {
-  if (args.length !== 2 || !Buffer.isBuffer(args[1])) return false;
-  const meta = args[0];
-  if (typeof meta !== 'object' || meta === null || Array.isArray(meta) || Object.getPrototypeOf(meta) !== Object.prototype) return false;
-  for (const k in meta) {
-    const v = (meta as Record<string, unknown>)[k];
-    // Scalars, and one level of plain objects of strings (the H.264 decoder config).
-    if (v !== null && typeof v === 'object') {
-      if (Object.getPrototypeOf(v) !== Object.prototype) return false;
-      for (const x of Object.values(v)) if (typeof x !== 'string') return false;
-    } else if (typeof v === 'function' || typeof v === 'symbol' || typeof v === 'bigint') return false;
-  }
-  return true;
-}
-
 /**
- * The WebSocket frames of one Socket.IO event, as the `ws` library would write them: the Socket.IO header as an
- * Engine.IO message ("4" + text), then each binary attachment as a binary frame.
+ * The WebSocket frames of one frame event, as the `ws` library would write them: the Socket.IO header as an
+ * Engine.IO message ("4" + text), then the frame's bytes as a binary WebSocket frame — joined into one buffer. The
+ * copy is made once per frame; each watcher then costs one plain write, where separate pieces would cost each watcher
+ * a corked, buffered writev (the stream's bookkeeping for it allocated more per watcher than the frame's header).
  */
-function wireFrames(ns: Namespace, event: string, args: unknown[]): Wire {
-  const encoder = (ns.server as unknown as { encoder: Encoder }).encoder;
-  const wire: Wire = { frames: [], packets: [] };
-  const packets = isFrameEvent(args) ? encodeFrameEvent(ns.name, event, args[0], args[1]) : encoder.encode({ type: EVENT, nsp: ns.name, data: [event, ...args] });
-  for (const p of packets) {
-    const packet = typeof p === 'string' ? p : Buffer.isBuffer(p) ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength);
-    const data = typeof packet === 'string' ? Buffer.from('4' + packet) : packet;
-    wire.frames.push(frameHeader(typeof packet === 'string' ? 1 : 2, data.length), data);
-    wire.packets.push({ type: 'message', data: packet });
-  }
-  // Small pieces (headers, the event's JSON) joined into one buffer: each write is one more iovec in the kernel.
-  const joined: Buffer[] = [];
-  let small: Buffer[] = [];
-  for (const f of wire.frames) {
-    if (f.length >= 1024) {
-      if (small.length) joined.push(Buffer.concat(small));
-      joined.push(f);
-      small = [];
-    } else small.push(f);
-  }
-  if (small.length) joined.push(Buffer.concat(small));
-  wire.frames = joined;
-  return wire;
+function wireFrames(nsp: string, event: string, meta: object, bytes: Buffer): Wire {
+  const [header, attachment] = encodeFrameEvent(nsp, event, meta, bytes);
+  const text = Buffer.from('4' + header);
+  return {
+    bytes: Buffer.concat([frameHeader(1, text.length), text, frameHeader(2, attachment.length), attachment]),
+    packets: [
+      { type: 'message', data: header },
+      { type: 'message', data: attachment },
+    ],
+  };
 }
 
 interface Wire {
-  /** The bytes of the WebSocket frames, in order. */
-  frames: Buffer[];
+  /** The bytes of both WebSocket frames, in order. */
+  bytes: Buffer;
   /** The Engine.IO packets they carry, announced as Engine.IO would (the connection log counts them). */
   packets: { type: 'message'; data: string | Buffer }[];
 }
@@ -122,13 +91,13 @@ function idleWire(s: Socket): RawSocket | undefined {
 }
 
 /**
- * One event to many sockets of this instance, framed once. Video is the relay's only traffic that scales with
+ * One video frame to many sockets of this instance, framed once. Video is the relay's only traffic that scales with
  * viewers × frame rate; through Engine.IO each copy costs packet objects, events, callbacks and a buffered flush per
  * socket (about three times what a bare WebSocket relay spends — bench/video.bench.ts). Here the WebSocket frames
- * are built once and each idle socket gets them in one corked write; a busy or polling socket gets the event the
- * ordinary way. Returns how many took the ordinary way.
+ * are built once and each idle socket gets them in one write; a busy or polling socket gets the event the
+ * ordinary way. `meta` is a validated frame meta (JSON values only). Returns how many took the ordinary way.
  */
-export function fanOutLocal(ns: Namespace, ids: readonly string[], event: string, ...args: unknown[]): number {
+export function fanOutFrame(ns: Namespace, ids: readonly string[], event: string, meta: object, bytes: Buffer): number {
   let wire: Wire | undefined;
   const slow: string[] = [];
   for (const id of ids) {
@@ -139,13 +108,11 @@ export function fanOutLocal(ns: Namespace, ids: readonly string[], event: string
       slow.push(id);
       continue;
     }
-    wire ??= wireFrames(ns, event, args);
+    wire ??= wireFrames(ns.name, event, meta, bytes);
     const conn = s.conn as unknown as EngineConn;
     for (const p of wire.packets) conn.emit('packetCreate', p);
-    raw.cork();
-    for (const f of wire.frames) raw.write(f);
-    raw.uncork();
+    raw.write(wire.bytes);
   }
-  if (slow.length) ns.local.to(slow).emit(event, ...args);
+  if (slow.length) ns.local.to(slow).emit(event, meta, bytes);
   return slow.length;
 }

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import type * as Parser from 'socket.io-parser';
-import { isBinaryFrame, isBinaryFrameAck } from '../protocol/index.js';
+import { BINARY_FRAME, BINARY_FRAME_ACK } from '../protocol/index.js';
 
 // The CommonJS build, which Socket.IO itself loads: an ESM import resolves to the package's debug build on Node.
 const { Decoder, Encoder } = createRequire(import.meta.url)('socket.io-parser') as typeof Parser;
@@ -12,11 +12,13 @@ const { Decoder, Encoder } = createRequire(import.meta.url)('socket.io-parser') 
  * exactly as before; an untagged stray binary still closes the connection, as Socket.IO does.
  */
 export class RelayDecoder extends Decoder {
-  onTagged?: (data: Uint8Array) => void;
+  /** Called with the tag it matched, so the handler need not test the message again. */
+  onTagged?: (tag: number, data: Uint8Array) => void;
 
   override add(obj: unknown): void {
+    const tag = obj instanceof Uint8Array && obj.length ? obj[0] : -1;
     // While a packet's attachments are being gathered, every binary message belongs to it.
-    if (this.onTagged && (isBinaryFrameAck(obj) || isBinaryFrame(obj)) && !(this as unknown as { reconstructor?: unknown }).reconstructor) return this.onTagged(obj);
+    if (this.onTagged && (tag === BINARY_FRAME.tag || tag === BINARY_FRAME_ACK.tag) && !(this as unknown as { reconstructor?: unknown }).reconstructor) return this.onTagged(tag, obj as Uint8Array);
     super.add(obj);
   }
 }

@@ -3,7 +3,7 @@ import type { Namespace, Socket } from 'socket.io';
 import type { Principal, SocketPrincipal, VehiclePrincipal } from '../auth/decorators.js';
 import type { VideoCaps } from '../protocol/index.js';
 import { batchWebSocketWrites } from './engine-writes.js';
-import { fanOutLocal } from './frame-fanout.js';
+import { fanOutFrame } from './frame-fanout.js';
 
 /** Every signed-in user socket: vehicle state and presence go here. */
 export const USERS_ROOM = 'users';
@@ -48,9 +48,9 @@ export class RelaySockets {
     return (this.ns?.adapter.rooms.get(room)?.size ?? 0) > 0;
   }
 
-  /** One event to these sockets of this instance, framed once (video fan-out); how many were busy (queued). */
-  fanOutLocal(ids: readonly string[], event: string, ...args: unknown[]): number {
-    return fanOutLocal(this.ns!, ids, event, ...args);
+  /** One video frame to these sockets of this instance, framed once; how many were busy (queued). */
+  fanOutFrame(ids: readonly string[], event: string, meta: object, bytes: Buffer): number {
+    return fanOutFrame(this.ns!, ids, event, meta, bytes);
   }
 
   /** A socket connected to this instance. */
