@@ -1,6 +1,6 @@
 import { McapIndexedReader, type IReadable } from '@mcap/core';
 import assert from 'node:assert/strict';
-import { readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DataSource } from 'typeorm';
@@ -62,6 +62,23 @@ describe('recordings: MCAP pieces', () => {
       assert.equal(a.error, null);
       const b = await thread.create(join(dir, 'b.mcap'), {});
       assert.ok((await b.close()) > 0, 'still working after the refused one');
+    } finally {
+      await thread.stop();
+    }
+  });
+
+  it('the writer thread yields to the relay: it runs as SCHED_IDLE on Linux, the relay thread as before', { skip: !existsSync('/usr/bin/chrt') && 'needs Linux with chrt' }, async () => {
+    const thread = new RecorderThread();
+    try {
+      const before = schedulingOfThreads();
+      const rec = await thread.create(join(mkdtempSync(join(tmpdir(), 'vicer-rec-idle-')), 'a.mcap'), {});
+      const added = schedulingOfThreads().filter((t) => !before.some((b) => b.tid === t.tid));
+      const idle = added.filter((t) => t.policy === SCHED_IDLE);
+      assert.equal(idle.length, 1, `one new thread is SCHED_IDLE: ${JSON.stringify(added)}`);
+      assert.equal(idle[0].nice, 19, 'with nice 19 as well (what stands where the class cannot be set)');
+      const main = schedulingOfThreads().find((t) => t.tid === process.pid);
+      assert.deepEqual([main?.policy, main?.nice], [0, 0], 'the relay thread keeps its class and priority');
+      await rec.close();
     } finally {
       await thread.stop();
     }
@@ -478,3 +495,14 @@ describe('recordings: kill -9 during a drive', () => {
     }
   });
 });
+
+const SCHED_IDLE = 5;
+
+/** This process's threads with their scheduling class and nice value, from /proc (fields 19 and 41 of stat). */
+function schedulingOfThreads(): { tid: number; policy: number; nice: number }[] {
+  return readdirSync('/proc/self/task').map((tid) => {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { tid: Number(tid), nice: Number(fields[16]), policy: Number(fields[38]) };
+  });
+}

@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import type { FrameMeta, RecordedControl, RecordedControlAck, RecordedEvent } from '../protocol/index.js';
@@ -6,14 +8,7 @@ import type { ThreadAnswer, ThreadCall } from './recorder-thread.js';
 
 /** The recordings' writer thread: the drives' MCAP writers, fed by the relay's thread in batches. */
 const port = parentPort!;
-// The writer yields to the relay: where cores are contended, controls and video must win them. On Linux a thread's
-// nice value is its own (setpriority of "0" is the calling thread), so this lowers only this thread. What it costs is
-// a writer that lags for a moment, its queue in memory; a drive's file is complete when it ends.
-try {
-  setPriority(0, 19);
-} catch {
-  // Not permitted here: the writer runs at the relay's priority, as before.
-}
+yieldToTheRelay();
 const files = new Map<number, DriveRecording>();
 /** Creations under way: what arrives for a file meanwhile waits for it, in order. */
 const opening = new Map<number, Promise<DriveRecording | null>>();
@@ -117,3 +112,28 @@ port.on('message', (batch: ThreadCall[]) => {
     }
   }
 });
+
+/**
+ * The writer yields to the relay: where cores are contended, controls and video must win them. What it costs is a
+ * writer that lags for a moment, its queue in memory (bounded for frames); a drive's file is complete when it ends.
+ *
+ * On Linux the thread becomes SCHED_IDLE (through util-linux's `chrt`, on this thread's own id): a thread of that
+ * class is preempted at once by any other that wakes, and the core it runs on counts as free when the kernel places
+ * a woken thread. A low nice value alone is not enough: the kernel's scheduler (EEVDF) lets the running thread finish
+ * its protected slice first, and a control that arrives meanwhile waited for it — the tail the recording bench showed
+ * with one drive. Where `chrt` or /proc is missing, the thread keeps nice 19 (a thread's nice value is its own on
+ * Linux: setpriority of "0" is the calling thread).
+ */
+function yieldToTheRelay(): void {
+  try {
+    setPriority(0, 19);
+  } catch {
+    // Not permitted here: the writer runs at the relay's priority.
+  }
+  try {
+    const tid = readlinkSync('/proc/thread-self').split('/').pop()!;
+    execFileSync('chrt', ['--idle', '--pid', '0', tid], { stdio: 'ignore', timeout: 5_000 });
+  } catch {
+    // Not Linux, or no chrt: nice 19 stands.
+  }
+}
