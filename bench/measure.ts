@@ -10,6 +10,11 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const now = () => performance.timeOrigin + performance.now();
 export const round = (n: number) => Math.round(n * 100) / 100;
 export const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] : NaN);
+/** The median, rounded as the benches print (the middle two averaged for an even count). */
+export const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : round((s[s.length / 2 - 1] + s[s.length / 2]) / 2);
+};
 export const summary = (samples: number[]) => {
   const s = [...samples].sort((a, b) => a - b);
   return { samples: s.length, p50: round(pct(s, 0.5)), p95: round(pct(s, 0.95)), p99: round(pct(s, 0.99)), max: round(s[s.length - 1] ?? NaN) };

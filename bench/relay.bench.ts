@@ -6,7 +6,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../backend/src/config/paths.js';
 import { SimCar, SimRenderer } from '../apps/vehicle/sim.js';
-import { out, round, summary } from './measure.js';
+import { median, out, round, summary } from './measure.js';
 import { CONTROL_HZ, controlRun, fanoutRun, mosquittoTarget, rawWsTarget, vicerTarget, watcherChild, type Target } from './targets.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -129,11 +129,6 @@ async function recordingCost(jpeg: Buffer) {
   await off.stop();
   await on.stop();
   return { rounds: ROUNDS, cells: rows };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : round((s[s.length / 2 - 1] + s[s.length / 2]) / 2);
 }
 
 function verdicts(r: any) {

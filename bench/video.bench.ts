@@ -15,7 +15,7 @@ import { H264Encoder, toAnnexB, type EncodedFrame } from '../apps/vehicle/h264.j
 import { SimCar, SimRenderer } from '../apps/vehicle/sim.js';
 import { JpegFromRaw } from '../apps/vehicle/sources.js';
 import { readTimecodeRow, timecodeRow } from '../apps/vehicle/timecode.js';
-import { cpuSeconds, freePort, out, round, sleep, summary } from './measure.js';
+import { cpuSeconds, freePort, median, out, round, sleep, summary } from './measure.js';
 import { startShapingProxy } from './shaping-proxy.js';
 import { fanoutRun, rawWsTarget, startVicer, vicerTarget, watcherChild, type BenchFrame, type Target, type VicerServer } from './targets.js';
 
@@ -345,7 +345,7 @@ async function cpuRuns(frames: BenchFrame[]) {
   for (const target of targets) {
     if (SYSCALLS) {
       // A separate run under strace (which slows the server): how many system calls each delivered frame costs.
-      const n = Math.max(...FANOUT);
+      const n = top;
       let counted: Record<string, number> = {};
       const r = await fanoutRun(target, n, SECONDS, frames, false, async () => {
         counted = await syscalls(target.pid(), SECONDS - 1);
@@ -358,7 +358,7 @@ async function cpuRuns(frames: BenchFrame[]) {
       out(`syscalls ${target.name.padEnd(6)} ${String(n).padStart(3)} watchers, per delivered frame: ${perFrame.map((x) => `${x.name} ${x.perFrame}`).join(', ')}`);
     }
     if (PERF) {
-      const n = Math.max(...FANOUT);
+      const n = top;
       let hot: { share: number; dso: string; symbol: string }[] = [];
       await fanoutRun(target, n, SECONDS, frames, false, async () => {
         hot = await perfTop(target.pid(), SECONDS - 1);
@@ -371,11 +371,6 @@ async function cpuRuns(frames: BenchFrame[]) {
   for (const target of targets) await target.stop();
   return rows;
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : round((s[s.length / 2 - 1] + s[s.length / 2]) / 2);
-};
 
 const perfRows: { target: string; watchers: number; top: { share: number; dso: string; symbol: string }[] }[] = [];
 
