@@ -1,6 +1,6 @@
 // What every bench measures with: percentiles, a process's CPU and memory from /proc, free ports, child readiness.
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
 
@@ -32,6 +32,36 @@ export function cpuSplit(pid: number): { user: number; system: number } {
   const parts = f.slice(f.lastIndexOf(')') + 2).split(' ');
   return { user: Number(parts[11]) / CLK_TCK, system: Number(parts[12]) / CLK_TCK };
 }
+/**
+ * CPU ms a process's threads have run so far (the kernel's nanosecond run time, /proc/…/task/…/schedstat), by kind:
+ * its main thread (a Node server's event loop), the threads of the lowest scheduling class (SCHED_IDLE), and all
+ * others (V8's compiler and GC helpers, libuv's pool, worker threads of normal priority). Threads that ended are not
+ * counted.
+ */
+export function threadCpuMs(pid: number): { main: number; idleClass: number; others: number } {
+  const out = { main: 0, idleClass: 0, others: 0 };
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const ms = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const policy = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38]);
+      if (Number(tid) === pid) out.main += ms;
+      else if (policy === 5) out.idleClass += ms;
+      else out.others += ms;
+    } catch {
+      // The thread ended while being read.
+    }
+  }
+  return out;
+}
+
+/** The machine's CPU time so far, in ticks: all of it and what the hypervisor gave to others (steal), /proc/stat. */
+export function machineTicks(): { total: number; steal: number } {
+  const f = readFileSync('/proc/stat', 'utf8');
+  const ticks = f.slice(0, f.indexOf('\n')).split(/\s+/).slice(1).map(Number);
+  return { total: ticks.slice(0, 8).reduce((a, b) => a + b, 0), steal: ticks[7] ?? 0 };
+}
+
 export function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Math.round(Number(m[1]) / 1024) : NaN;

@@ -6,7 +6,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../backend/src/config/paths.js';
 import { SimCar, SimRenderer } from '../apps/vehicle/sim.js';
-import { median, out, round, summary } from './measure.js';
+import { machineTicks, median, out, round, summary, threadCpuMs } from './measure.js';
 import { CONTROL_HZ, controlRun, fanoutRun, mosquittoTarget, rawWsTarget, vicerTarget, watcherChild, type Target } from './targets.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -98,10 +98,20 @@ async function recordingCost(jpeg: Buffer) {
     const p99 = { off: [] as number[], on: [] as number[] };
     const pooled = { off: [] as number[], on: [] as number[] };
     const fps = { off: [] as number[], on: [] as number[] };
+    // Where the server's CPU went in each turn, in ms per second: what recording costs the relay's own thread and
+    // the threads that share the cores with it at normal priority, apart from the writer's (which yields).
+    const threads = { off: [] as ReturnType<typeof threadCpuMs>[], on: [] as ReturnType<typeof threadCpuMs>[] };
+    // The share of the machine's time its hypervisor gave to others during each turn (on a shared virtual machine
+    // the largest source of a tail that neither side caused).
+    const steal = { off: [] as number[], on: [] as number[] };
     for (let round = 0; round < ROUNDS; round++) {
       // Alternating which goes first, so that neither always follows the other's teardown.
       for (const [name, t] of round % 2 ? ([['on', on], ['off', off]] as const) : ([['off', off], ['on', on]] as const)) {
+        const [cpu0, t0, m0] = [threadCpuMs(t.pid()), performance.now(), machineTicks()];
         const r = await cell.run(t);
+        const [cpu1, seconds, m1] = [threadCpuMs(t.pid()), (performance.now() - t0) / 1000, machineTicks()];
+        steal[name].push(Math.round((1000 * (m1.steal - m0.steal)) / Math.max(1, m1.total - m0.total)) / 10);
+        threads[name].push({ main: (cpu1.main - cpu0.main) / seconds, others: (cpu1.others - cpu0.others) / seconds, idleClass: (cpu1.idleClass - cpu0.idleClass) / seconds });
         p99[name].push(r.p99);
         for (const x of r.all) pooled[name].push(x);
         if (r.fps !== undefined) fps[name].push(r.fps);
@@ -120,16 +130,28 @@ async function recordingCost(jpeg: Buffer) {
       pooledOff: allOff,
       pooledOn: allOn,
       ratio: round(allOn.p99 / allOff.p99),
+      // Each round's two turns run back to back, in the same minute of the machine's weather (steal, neighbours):
+      // the median of their ratios drifts least with it.
+      pairedRatio: median(p99.on.map((x, i) => x / p99.off[i])),
       fpsOff: fps.off.length ? median(fps.off) : undefined,
       fpsOn: fps.on.length ? median(fps.on) : undefined,
+      // ms of CPU per second, median of the turns.
+      relayThreadMsPerS: { off: median(threads.off.map((x) => x.main)), on: median(threads.on.map((x) => x.main)) },
+      otherThreadsMsPerS: { off: median(threads.off.map((x) => x.others)), on: median(threads.on.map((x) => x.others)) },
+      writerMsPerS: median(threads.on.map((x) => x.idleClass)),
+      stealPct: steal,
     };
     rows.push(row);
-    out(`recording ${cell.what.padEnd(34)} p99 off ${p99.off.join(' / ')} ms, on ${p99.on.join(' / ')} ms — medians ${row.medianOff} / ${row.medianOn} ms (×${row.ratioOfMedians}); all turns pooled ${allOff.p99} / ${allOn.p99} ms over ${allOff.samples} / ${allOn.samples} controls (×${row.ratio})${row.fpsOn !== undefined ? `  fps ${row.fpsOff} / ${row.fpsOn}` : ''}`);
+    out(`recording ${cell.what.padEnd(34)} p99 off ${p99.off.join(' / ')} ms, on ${p99.on.join(' / ')} ms — medians ${row.medianOff} / ${row.medianOn} ms (×${row.ratioOfMedians}); round by round ×${row.pairedRatio}; all turns pooled ${allOff.p99} / ${allOn.p99} ms over ${allOff.samples} / ${allOn.samples} controls (×${row.ratio})${row.fpsOn !== undefined ? `  fps ${row.fpsOff} / ${row.fpsOn}` : ''}`);
+    const { relayThreadMsPerS: relay, otherThreadsMsPerS: others } = row;
+    out(`  server CPU, ms per s (median of turns), off / on: relay thread ${round(relay.off)} / ${round(relay.on)} (${signed(relay.on - relay.off)}), other threads ${round(others.off)} / ${round(others.on)} (${signed(others.on - others.off)}), writer thread (SCHED_IDLE) ${round(row.writerMsPerS)}; steal % of each turn ${steal.off.join(' / ')}, on ${steal.on.join(' / ')}`);
   }
   await off.stop();
   await on.stop();
   return { rounds: ROUNDS, cells: rows };
 }
+
+const signed = (x: number) => `${x >= 0 ? '+' : ''}${round(x)}`;
 
 function verdicts(r: any) {
   const find = (list: any[], target: string, key: string, n: number) => list.find((x) => x.target === target && x[key] === n);
@@ -147,7 +169,7 @@ function verdicts(r: any) {
   if (vf) out.push({ what: `≥ 95 % of source fps at ${top} watchers`, ok: vf.deliveredPct >= 95, detail: `${vf.deliveredPct} % (slowest watcher)` });
   if (vf && rf) out.push({ what: `frame latency p99 ≤ 2× raw ws at ${top} watchers`, ok: vf.latency.p99 <= 2 * rf.latency.p99, detail: `${vf.latency.p99} vs ${rf.latency.p99} ms (×${round(vf.latency.p99 / rf.latency.p99)})` });
   for (const c of r.recording?.cells ?? []) {
-    out.push({ what: `recording: control p99 ≤ 1.1× not recording, ${c.what} (median of ${r.recording.rounds})`, ok: c.medianOn <= 1.1 * c.medianOff, detail: `${c.medianOn} vs ${c.medianOff} ms (×${c.ratioOfMedians}; all turns pooled ×${c.ratio})` });
+    out.push({ what: `recording: control p99 ≤ 1.1× not recording, ${c.what} (median of ${r.recording.rounds})`, ok: c.medianOn <= 1.1 * c.medianOff, detail: `${c.medianOn} vs ${c.medianOff} ms (×${c.ratioOfMedians}; round by round ×${c.pairedRatio}; all turns pooled ×${c.ratio})` });
     if (c.fpsOn !== undefined) out.push({ what: `recording: video fps ≥ 1/1.1 of not recording, ${c.what}`, ok: c.fpsOn * 1.1 >= c.fpsOff, detail: `${c.fpsOn} vs ${c.fpsOff} fps` });
   }
   const load = r.controlUnderLoad.find((x: any) => x.target === 'vicer');

@@ -116,9 +116,9 @@ describe('recordings: MCAP pieces', () => {
     }
   });
 
-  it('a writer thread too far behind drops frames, not memory; an H.264 drive then resumes at its next key frame', async () => {
-    // A budget smaller than one frame: while the thread has not taken in the first, every other frame is over it.
-    const thread = new RecorderThread(1);
+  it('a writer thread too far behind drops frames, not memory; the rest keep their room; an H.264 drive resumes at its next key frame', async () => {
+    // A 4 KiB ring with 1 KiB kept for all but frames, and a thread that takes in only when asked (no polling).
+    const thread = new RecorderThread({ backlogBytes: 4096, reserveBytes: 1024, pollMs: 3_600_000 });
     let behind = 0;
     thread.onBehind = () => behind++;
     const dir = mkdtempSync(join(tmpdir(), 'vicer-rec-backlog-'));
@@ -126,26 +126,31 @@ describe('recordings: MCAP pieces', () => {
       const a = await thread.create(join(dir, 'a.mcap'), {});
       const config = { codec: 'avc1.42C01E', description: AVCC.toString('base64') };
       const h264 = (seq: number, key: boolean) => ({ seq, capturedAt: 1_700_000_000_000 + seq, width: 8, height: 8, codec: 'h264' as const, key, ...(key ? { config } : {}) });
-      // One turn of the event loop: the first frame goes, the rest find the thread behind.
-      for (let i = 0; i < 6; i++) a.frame(h264(i, i === 0), accessUnit(i), 1_000 + i);
-      const caughtUp = async () => {
-        for (let i = 0; i < 500 && thread.backlogBytes > 0; i++) await sleep(20);
-        assert.equal(thread.backlogBytes, 0, 'the thread took them in and said so');
-      };
-      await caughtUp();
+      // About 1.7 KiB each: the first fits, the second would eat into the reserve.
+      const picture = (n: number) => Buffer.concat([Buffer.from([0, 0, 0x06, 0x40, 0x65, n]), Buffer.alloc(1598, n)]);
+      const control = (seq: number) => ({ seq, throttle: 0, steer: 0, sentAt: 1, driverId: 'd', driver: 'x' });
+      for (let i = 0; i < 6; i++) a.frame(h264(i, i === 0), picture(i), 1_000 + i);
+      assert.equal(thread.framesDropped, 1, 'one refused; the P-frames after it were skipped as undecodable');
+      a.controlReceived(control(1), 1_006);
+      assert.equal(thread.messagesDropped, 0, 'the control found the room kept for it');
+      await thread.drained();
+      assert.equal(thread.backlogBytes, 0, 'the thread took everything in');
       // Caught up: P-frames after the gap still wait for a key frame, which starts the stream again.
-      a.frame(h264(6, false), accessUnit(6), 1_006);
-      a.frame(h264(7, true), accessUnit(7), 1_007);
-      await caughtUp();
-      a.frame(h264(8, false), accessUnit(8), 1_008);
-      a.controlReceived({ seq: 1, throttle: 0, steer: 0, sentAt: 1, driverId: 'd', driver: 'x' }, 1_009);
+      a.frame(h264(6, false), picture(6), 1_006);
+      a.frame(h264(7, true), picture(7), 1_007);
+      await thread.drained();
+      a.frame(h264(8, false), picture(8), 1_008);
+      // Far behind: once the ring is full, controls are dropped too (memory stays bounded), the first ones kept.
+      for (let seq = 2; seq <= 101; seq++) a.controlReceived(control(seq), 1_008 + seq);
+      const dropped = thread.messagesDropped;
+      assert.ok(dropped > 0 && dropped < 100, `some controls dropped: ${dropped}`);
       await a.close();
       const { byTopic } = await openMcap(readFileSync(join(dir, 'a.mcap')));
       const seqs = (byTopic.get('/camera/h264') as { timestamp: { sec: number; nsec: number } }[]).map((m) => Math.round(m.timestamp.nsec / 1e6));
       assert.deepEqual(seqs, [0, 7, 8], 'the first frame, then from the next key frame on');
-      assert.equal(thread.framesDropped, 1, 'one refused by the budget; the P-frames after it were skipped as undecodable');
-      assert.equal(behind, 1, 'told once per time it fell behind');
-      assert.equal(byTopic.get('/control/received')?.length, 1, 'controls are never dropped');
+      const controls = (byTopic.get('/control/received') as { seq: number }[]).map((c) => c.seq);
+      assert.deepEqual(controls, Array.from({ length: 101 - dropped }, (_, i) => i + 1), 'in order, the ones that fitted');
+      assert.equal(behind, 2, 'told once per time it fell behind');
     } finally {
       await thread.stop();
     }

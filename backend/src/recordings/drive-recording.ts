@@ -126,6 +126,11 @@ export class DriveRecording {
     this.add('events', at, e);
   }
 
+  /** A message already encoded as JSON (as the relay's thread hands telemetry and events over). */
+  encoded(kind: 'telemetry' | 'events', data: Uint8Array, at: number): void {
+    this.addData(kind, at, data);
+  }
+
   /** Resolves once every message given so far has reached the writer (a bench paces a drive with it). */
   async flushed(): Promise<void> {
     while (this.draining) await this.draining;
@@ -143,8 +148,12 @@ export class DriveRecording {
   }
 
   private add(channel: keyof typeof RECORDING_TOPICS, at: number, body: unknown): void {
+    this.addData(channel, at, json(body));
+  }
+
+  private addData(channel: keyof typeof RECORDING_TOPICS, at: number, data: Uint8Array): void {
     if (this.closed || this.failed || !this.channels) return;
-    this.pending.push({ channelId: this.channels[channel], sequence: this.seq++, logTime: ns(at), publishTime: ns(at), data: json(body) });
+    this.pending.push({ channelId: this.channels[channel], sequence: this.seq++, logTime: ns(at), publishTime: ns(at), data });
     this.draining ??= this.drain();
   }
 

@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { createRing, RingWriter } from './recorder-ring.js';
 import type { FrameMeta, RecordedControl, RecordedControlAck, RecordedEvent } from '../protocol/index.js';
 
 /** What the recordings service writes a drive through: one MCAP file, fed as the drive happens. */
@@ -16,65 +17,81 @@ export interface Recorder {
   close(): Promise<number>;
 }
 
-/** Calls into the writer thread. `add` carries one message of a drive; the others answer through `reply`. */
+/** What a record in the ring holds, by its kind byte. */
+export const RECORD_KINDS = ['frame', 'controlReceived', 'controlForwarded', 'controlAck', 'telemetry', 'event'] as const;
+export type RecordKind = (typeof RECORD_KINDS)[number];
+const KIND = Object.fromEntries(RECORD_KINDS.map((k, i) => [k, i])) as Record<RecordKind, number>;
+
+/** Calls into the writer thread other than the drives' messages (those go through the ring); each is answered. */
 export type ThreadCall =
   | { op: 'create'; id: number; path: string; meta: Record<string, string>; reply: number }
-  | { op: 'add'; id: number; kind: 'frame'; meta: FrameMeta; bytes: Uint8Array; at: number }
-  | { op: 'add'; id: number; kind: 'controlReceived' | 'controlForwarded' | 'controlAck' | 'telemetry' | 'event'; body: unknown; at: number }
-  | { op: 'close'; id: number; reply: number };
-export type ThreadAnswer = { reply: number; value?: number; error?: string } | { failed: number; error: string } | { consumed: number };
+  | { op: 'close'; id: number; reply: number }
+  | { op: 'drain'; reply: number };
+export type ThreadAnswer = { reply: number; value?: number; error?: string } | { failed: number; error: string };
+/** What the thread starts with. */
+export interface ThreadData {
+  ring: SharedArrayBuffer;
+  pollMs: number;
+}
 
 /**
- * Frame bytes handed to the writer thread and not yet taken in by it, at most. The thread yields to the relay (it
- * runs at the lowest priority); a machine too busy to let it keep up loses frames from the recordings, never memory:
- * over the budget a frame is dropped, and an H.264 drive then waits for its next key frame.
+ * The bytes of drive messages handed to the writer thread and not yet taken in, at most: the ring's size. The thread
+ * yields to the relay (it runs at the lowest priority); a machine too busy to let it keep up loses messages from the
+ * recordings, never memory. Frames go first: they may not use the last `RECORDER_RESERVE_BYTES`, which keep room for
+ * the controls, acks and events. An H.264 drive that lost a frame waits for its next key frame. The memory is touched
+ * only as far as the thread falls behind: the ring starts again at its front whenever the thread has caught up.
  */
 export const RECORDER_BACKLOG_BYTES = 64 * 1024 * 1024;
+export const RECORDER_RESERVE_BYTES = 1024 * 1024;
 
 /**
- * A drive's messages go to the writer thread in batches at most this old: each batch wakes the thread, and on a
- * machine whose cores the relay needs, a few wake-ups a second contend less than one per message. A crash loses
- * these milliseconds with the rest of the unwritten chunk.
+ * How often the writer thread takes in what the relay handed over, while a recording is open. The relay's thread
+ * never wakes it: it only writes into the ring. A crash loses these milliseconds with the rest of the unwritten chunk.
  */
-export const RECORDER_BATCH_MS = 50;
+export const RECORDER_POLL_MS = 50;
+
+export interface RecorderThreadOptions {
+  /** The ring's size (RECORDER_BACKLOG_BYTES). */
+  backlogBytes?: number;
+  /** Room kept for everything but frames (RECORDER_RESERVE_BYTES, at most half the ring). */
+  reserveBytes?: number;
+  /** RECORDER_POLL_MS. */
+  pollMs?: number;
+}
 
 /**
- * At most this many messages go over in one batch. Handing a batch to the thread copies it on the relay's thread
- * (about half a microsecond a message): 50 drives fill 50 ms with some 375 messages, a stall of a few hundred
- * microseconds in one piece; slices keep each one to tens.
- */
-export const RECORDER_SLICE = 32;
-
-type AddCall = Extract<ThreadCall, { op: 'add' }>;
-
-/**
- * The recordings' writer thread. Encoding messages as JSON, building chunks, their CRCs and the file writes happen
- * there, not on the relay's thread: the relay only queues each message, and the queue goes over every
- * `RECORDER_BATCH_MS` (one postMessage for everything that happened meanwhile; at once when an answer is awaited).
+ * The recordings' writer thread. Encoding pictures as JSON, building chunks, their CRCs and the file writes happen
+ * there, not on the relay's thread: the relay writes each message into a shared ring (a copy of its bytes, see
+ * recorder-ring.ts), which the thread reads every `RECORDER_POLL_MS`. Opening and closing a file are messages, each
+ * answered; a close is taken after everything written to the ring before it.
  */
 export class RecorderThread {
   private worker: Worker | null = null;
-  private batch: ThreadCall[] = [];
-  private transfer: ArrayBuffer[] = [];
-  private scheduled = false;
-  private timer: NodeJS.Timeout | null = null;
+  private ring: RingWriter | null = null;
   private nextId = 1;
   private nextReply = 1;
   private readonly replies = new Map<number, { resolve(v: number): void; reject(e: Error): void }>();
   private readonly recordings = new Map<number, ThreadedRecording>();
-  /** Frame bytes posted to the thread and not yet taken in (see RECORDER_BACKLOG_BYTES). */
-  private backlog = 0;
+  private readonly backlogLimit: number;
+  private readonly reserve: number;
+  private readonly pollMs: number;
   /** Frames dropped because the thread was behind, since the start. */
   framesDropped = 0;
-  /** Told of the first frame dropped after the thread had kept up. */
+  /** Controls, acks, telemetry and events dropped because the thread was further behind still. */
+  messagesDropped = 0;
+  /** Told of the first message dropped after the thread had kept up. */
   onBehind?: () => void;
   private behind = false;
 
-  constructor(private readonly backlogLimit = RECORDER_BACKLOG_BYTES) {}
+  constructor(options: RecorderThreadOptions = {}) {
+    this.backlogLimit = options.backlogBytes ?? RECORDER_BACKLOG_BYTES;
+    this.reserve = Math.min(options.reserveBytes ?? RECORDER_RESERVE_BYTES, Math.floor(this.backlogLimit / 2));
+    this.pollMs = options.pollMs ?? RECORDER_POLL_MS;
+  }
 
-  /** Frame bytes handed over and not yet taken in by the thread. */
+  /** Bytes handed over and not yet taken in by the thread. */
   get backlogBytes(): number {
-    return this.backlog;
+    return this.ring?.pending ?? 0;
   }
 
   /** Opens a file in the thread; resolves once it exists (or rejects, e.g. when it does already). */
@@ -91,34 +108,46 @@ export class RecorderThread {
     }
   }
 
+  /** Resolves once the thread has taken in everything handed over so far. */
+  async drained(): Promise<void> {
+    if (this.worker) await this.call({ op: 'drain', reply: 0 });
+  }
+
   /** Stops the thread (after the recordings were closed). */
   async stop(): Promise<void> {
     const w = this.worker;
     this.worker = null;
+    this.ring = null;
     await w?.terminate();
   }
 
-  add(call: AddCall, transfer?: ArrayBuffer): void {
-    this.batch.push(call);
-    if (transfer) this.transfer.push(transfer);
-    // A full slice goes at once: copying a batch into the thread blocks the relay's thread for as long as it takes.
-    if (this.batch.length >= RECORDER_SLICE) this.send();
-    else this.schedule(RECORDER_BATCH_MS);
-  }
-
-  /** A frame for the thread, unless it is too far behind (then false: the frame is dropped). */
-  addFrame(call: Extract<AddCall, { kind: 'frame' }>): boolean {
-    const size = call.bytes.byteLength;
-    if (this.backlog > 0 && this.backlog + size > this.backlogLimit) {
-      this.framesDropped++;
-      if (!this.behind) this.onBehind?.();
-      this.behind = true;
+  /** One message of a recording into the ring, as JSON; false when it was dropped (the thread too far behind). */
+  add(id: number, kind: RecordKind, at: number, body: unknown, payload: Uint8Array | null = null): boolean {
+    let json: string;
+    try {
+      json = JSON.stringify(body);
+    } catch {
+      // Not JSON (a relayed message is, having been parsed from it): nothing to record.
+      this.messagesDropped++;
       return false;
     }
-    this.behind = false;
-    this.backlog += size;
-    this.add(call, call.bytes.buffer as ArrayBuffer);
-    return true;
+    return this.put(id, kind, at, json, payload);
+  }
+
+  /** One message into the ring as it is (text and bytes, as the thread reads that kind); false when dropped. */
+  put(id: number, kind: RecordKind, at: number, text: string, payload: Uint8Array | null = null): boolean {
+    const ring = this.ring;
+    if (!ring) return false;
+    const frame = kind === 'frame';
+    if (ring.write(KIND[kind], id, at, text, payload, frame ? this.reserve : 0)) {
+      this.behind = false;
+      return true;
+    }
+    if (frame) this.framesDropped++;
+    else this.messagesDropped++;
+    if (!this.behind) this.onBehind?.();
+    this.behind = true;
+    return false;
   }
 
   async close(rec: ThreadedRecording): Promise<number> {
@@ -130,12 +159,12 @@ export class RecorderThread {
     }
   }
 
-  private call(c: Extract<ThreadCall, { reply: number }>): Promise<number> {
+  private call(c: ThreadCall): Promise<number> {
     return new Promise<number>((resolve, reject) => {
       c.reply = this.nextReply++;
       this.replies.set(c.reply, { resolve, reject });
-      this.batch.push(c);
-      this.schedule();
+      this.thread().postMessage(c);
+      this.hold();
     });
   }
 
@@ -149,43 +178,14 @@ export class RecorderThread {
     else this.worker.unref();
   }
 
-  /** Sends the batch in `ms` (or sooner, when something that waits for an answer joins it). */
-  private schedule(ms = 0): void {
-    if (this.scheduled && (ms > 0 || !this.timer)) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    this.scheduled = true;
-    if (ms > 0) {
-      this.timer = setTimeout(() => this.send(), ms);
-      this.timer.unref();
-    } else setImmediate(() => this.send());
-  }
-
-  private send(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    this.scheduled = false;
-    if (!this.batch.length) return;
-    const [batch, transfer] = [this.batch, this.transfer];
-    this.batch = [];
-    this.transfer = [];
-    this.thread().postMessage(batch, transfer);
-    this.hold();
-  }
-
   private thread(): Worker {
     if (this.worker) return this.worker;
-    const w = new Worker(new URL('./recorder.worker.js', import.meta.url));
-    w.on('message', (answers: ThreadAnswer[]) => {
-      for (const a of answers) {
-        if ('consumed' in a) {
-          this.backlog = Math.max(0, this.backlog - a.consumed);
-          continue;
-        }
-        if ('failed' in a) {
-          this.recordings.get(a.failed)?.fail(new Error(a.error));
-          continue;
-        }
+    const memory = createRing(this.backlogLimit);
+    const data: ThreadData = { ring: memory, pollMs: this.pollMs };
+    const w = new Worker(new URL('./recorder.worker.js', import.meta.url), { workerData: data });
+    w.on('message', (a: ThreadAnswer) => {
+      if ('failed' in a) this.recordings.get(a.failed)?.fail(new Error(a.error));
+      else {
         const r = this.replies.get(a.reply);
         this.replies.delete(a.reply);
         if (a.error !== undefined) r?.reject(new Error(a.error));
@@ -194,20 +194,43 @@ export class RecorderThread {
       this.hold();
     });
     // A thread that dies takes its open files with it: they end (as after a crash, repaired on the next start) and
-    // the next recording starts a new thread.
+    // the next recording starts a new thread, with a new ring.
     const lost = (err: Error) => {
       if (this.worker !== w) return;
       this.worker = null;
+      this.ring = null;
       for (const rec of this.recordings.values()) rec.fail(err);
       for (const r of this.replies.values()) r.reject(err);
       this.replies.clear();
-      this.backlog = 0;
     };
     w.on('error', lost);
     w.on('exit', (code) => lost(new Error(`the recorder thread exited (${code})`)));
     this.worker = w;
+    this.ring = new RingWriter(memory);
     return w;
   }
+}
+
+/** The numbers of a control or an ack on their way into the ring (copied in at once, so one for all). */
+const NUMBERS = new Float64Array(5);
+const NUMBER_BYTES = new Uint8Array(NUMBERS.buffer);
+
+/** A control as the relay's thread put it into the ring: its numbers as payload, the driver's id and name as text. */
+export function decodeControl(text: string, payload: Buffer): RecordedControl {
+  const idLength = payload.readDoubleLE(32);
+  return {
+    seq: payload.readDoubleLE(0),
+    throttle: payload.readDoubleLE(8),
+    steer: payload.readDoubleLE(16),
+    sentAt: payload.readDoubleLE(24),
+    driverId: text.slice(0, idLength),
+    driver: text.slice(idLength),
+  };
+}
+
+/** An ack as the relay's thread put it into the ring. */
+export function decodeControlAck(payload: Buffer): RecordedControlAck {
+  return { seq: payload.readDoubleLE(0), rttMs: payload.readDoubleLE(8) };
 }
 
 /** One drive's file, written by the thread; every call returns at once. */
@@ -235,22 +258,23 @@ class ThreadedRecording implements Recorder {
     if (this.closed || this.failed) return;
     const h264 = meta.codec === 'h264';
     if (h264 && this.awaitingKey && !meta.key) return;
-    // A copy of its own: a socket's buffer may be a view on a larger one, and the copy can be handed over, not cloned.
-    const own = new Uint8Array(bytes);
-    const taken = this.thread.addFrame({ op: 'add', id: this.id, kind: 'frame', meta, bytes: own, at });
+    const taken = this.thread.add(this.id, 'frame', at, meta, bytes);
     if (h264) this.awaitingKey = !taken;
   }
 
   controlReceived(c: RecordedControl, at = Date.now()): void {
-    this.add('controlReceived', c, at);
+    this.control('controlReceived', c, at);
   }
 
   controlForwarded(c: RecordedControl, at = Date.now()): void {
-    this.add('controlForwarded', c, at);
+    this.control('controlForwarded', c, at);
   }
 
   controlAck(a: RecordedControlAck, at = Date.now()): void {
-    this.add('controlAck', a, at);
+    if (this.closed || this.failed) return;
+    NUMBERS[0] = a.seq;
+    NUMBERS[1] = a.rttMs;
+    this.thread.put(this.id, 'controlAck', at, '', NUMBER_BYTES.subarray(0, 16));
   }
 
   telemetry(t: Record<string, unknown>, at = Date.now()): void {
@@ -267,8 +291,22 @@ class ThreadedRecording implements Recorder {
     return this.thread.close(this);
   }
 
-  private add(kind: Exclude<AddCall['kind'], 'frame'>, body: unknown, at: number): void {
+  /**
+   * Controls, most of what a drive records, go over as their numbers and the driver's id and name: encoding them as
+   * JSON is the writer thread's work (decodeControl), not the relay's.
+   */
+  private control(kind: 'controlReceived' | 'controlForwarded', c: RecordedControl, at: number): void {
     if (this.closed || this.failed) return;
-    this.thread.add({ op: 'add', id: this.id, kind, body, at });
+    NUMBERS[0] = c.seq;
+    NUMBERS[1] = c.throttle;
+    NUMBERS[2] = c.steer;
+    NUMBERS[3] = c.sentAt;
+    NUMBERS[4] = c.driverId.length;
+    this.thread.put(this.id, kind, at, c.driverId + c.driver, NUMBER_BYTES);
+  }
+
+  private add(kind: Exclude<RecordKind, 'frame'>, body: unknown, at: number): void {
+    if (this.closed || this.failed) return;
+    this.thread.add(this.id, kind, at, body);
   }
 }

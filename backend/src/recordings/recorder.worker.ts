@@ -1,121 +1,124 @@
 import { execFileSync } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
-import { parentPort } from 'node:worker_threads';
-import type { FrameMeta, RecordedControl, RecordedControlAck, RecordedEvent } from '../protocol/index.js';
+import { parentPort, workerData } from 'node:worker_threads';
+import type { FrameMeta } from '../protocol/index.js';
 import { DriveRecording } from './drive-recording.js';
-import type { ThreadAnswer, ThreadCall } from './recorder-thread.js';
+import { RingReader } from './recorder-ring.js';
+import { decodeControl, decodeControlAck, RECORD_KINDS, type ThreadAnswer, type ThreadCall, type ThreadData } from './recorder-thread.js';
 
-/** The recordings' writer thread: the drives' MCAP writers, fed by the relay's thread in batches. */
+/** The recordings' writer thread: the drives' MCAP writers, fed by the relay's thread through a shared ring. */
 const port = parentPort!;
+const { ring: memory, pollMs } = workerData as ThreadData;
+const ring = new RingReader(memory);
 yieldToTheRelay();
 const files = new Map<number, DriveRecording>();
-/** Creations under way: what arrives for a file meanwhile waits for it, in order. */
-const opening = new Map<number, Promise<DriveRecording | null>>();
+/** Creations under way (what the relay writes for a file comes only once it is open: it awaits the answer). */
+const opening = new Set<number>();
 const reported = new Set<number>();
-let answers: ThreadAnswer[] = [];
-let answering = false;
+let poll: NodeJS.Timeout | null = null;
 
 function answer(a: ThreadAnswer): void {
-  answers.push(a);
-  if (answering) return;
-  answering = true;
-  setImmediate(() => {
-    answering = false;
-    const out = answers;
-    answers = [];
-    port.postMessage(out);
+  port.postMessage(a);
+}
+
+/** Polls the ring while a file is open or opening; an idle thread sleeps. */
+function polling(): void {
+  const on = files.size > 0 || opening.size > 0;
+  if (on && !poll) poll = setInterval(drain, pollMs);
+  else if (!on && poll) {
+    clearInterval(poll);
+    poll = null;
+  }
+}
+
+/** Everything the relay has written so far, to its files. */
+function drain(): void {
+  ring.read((kind, id, at, json, payload) => {
+    const rec = files.get(id);
+    if (!rec) return; // its file failed or was closed
+    try {
+      write(rec, RECORD_KINDS[kind], at, json, payload);
+      check(id, rec);
+    } catch (err) {
+      // One bad message never stops the thread: it is reported against its recording.
+      report(id, err as Error);
+    }
   });
 }
 
-function write(rec: DriveRecording, c: Extract<ThreadCall, { op: 'add' }>): void {
-  switch (c.kind) {
+function write(rec: DriveRecording, kind: (typeof RECORD_KINDS)[number] | undefined, at: number, json: Buffer, payload: Buffer): void {
+  switch (kind) {
     case 'frame':
-      return rec.frame(c.meta as FrameMeta, Buffer.from(c.bytes.buffer, c.bytes.byteOffset, c.bytes.byteLength), c.at);
+      return rec.frame(JSON.parse(json.toString()) as FrameMeta, payload, at);
     case 'controlReceived':
-      return rec.controlReceived(c.body as RecordedControl, c.at);
+      return rec.controlReceived(decodeControl(json.toString(), payload), at);
     case 'controlForwarded':
-      return rec.controlForwarded(c.body as RecordedControl, c.at);
+      return rec.controlForwarded(decodeControl(json.toString(), payload), at);
     case 'controlAck':
-      return rec.controlAck(c.body as RecordedControlAck, c.at);
-    case 'telemetry':
-      return rec.telemetry(c.body as Record<string, unknown>, c.at);
-    case 'event':
-      return rec.event(c.body as RecordedEvent, c.at);
+      return rec.controlAck(decodeControlAck(payload), at);
+    case undefined:
+      throw new Error('a record of no known kind');
+    default:
+      // Telemetry and events are stored as the relay encoded them; the ring's space is reused, so a copy.
+      return rec.encoded(kind === 'event' ? 'events' : kind, Uint8Array.prototype.slice.call(json), at);
   }
 }
 
 /** Tells the relay's thread once when a file's writer failed (it stops recording that drive). */
 function check(id: number, rec: DriveRecording): void {
-  if (rec.error && !reported.has(id)) {
-    reported.add(id);
-    answer({ failed: id, error: rec.error.message });
-  }
+  if (rec.error) report(id, rec.error);
+}
+
+function report(id: number, err: Error): void {
+  if (reported.has(id)) return;
+  reported.add(id);
+  answer({ failed: id, error: err.message });
 }
 
 function handle(c: ThreadCall): void {
+  // Whatever the relay wrote before this call goes first (a close comes after its file's last messages).
+  drain();
+  if (c.op === 'drain') return answer({ reply: c.reply, value: 0 });
   if (c.op === 'create') {
-    const p = DriveRecording.create(c.path, c.meta).then(
+    opening.add(c.id);
+    polling();
+    DriveRecording.create(c.path, c.meta).then(
       (rec) => {
         files.set(c.id, rec);
         opening.delete(c.id);
         answer({ reply: c.reply, value: 0 });
-        return rec;
       },
       (err: Error) => {
         opening.delete(c.id);
+        polling();
         answer({ reply: c.reply, error: err.message });
-        return null;
       },
     );
-    opening.set(c.id, p);
     return;
   }
   const rec = files.get(c.id);
-  const pending = opening.get(c.id);
-  if (c.op === 'add') {
-    if (rec) {
-      write(rec, c);
-      check(c.id, rec);
-    } else
-      void pending?.then((r) => {
-        if (r) write(r, c);
-      });
-    return;
-  }
-  // close: after everything sent before it
-  const closing = rec ? Promise.resolve(rec) : (pending ?? Promise.resolve(null));
-  void closing.then(async (r) => {
-    if (!r) return answer({ reply: c.reply, value: 0 });
-    files.delete(c.id);
-    reported.delete(c.id);
-    try {
-      const size = await r.close();
-      answer({ reply: c.reply, value: size });
-    } catch (err) {
-      answer({ reply: c.reply, error: (err as Error).message });
-    }
-  });
+  files.delete(c.id);
+  reported.delete(c.id);
+  polling();
+  if (!rec) return answer({ reply: c.reply, value: 0 });
+  rec.close().then(
+    (size) => answer({ reply: c.reply, value: size }),
+    (err: Error) => answer({ reply: c.reply, error: err.message }),
+  );
 }
 
-port.on('message', (batch: ThreadCall[]) => {
-  // The frame bytes taken in, so that the relay's thread knows how far behind this thread is.
-  let consumed = 0;
-  for (const c of batch) if (c.op === 'add' && c.kind === 'frame') consumed += c.bytes.byteLength;
-  if (consumed) answer({ consumed });
-  for (const c of batch) {
-    try {
-      handle(c);
-    } catch (err) {
-      // One bad message never stops the thread: it is reported against its recording.
-      answer({ failed: c.id, error: (err as Error).message });
-    }
+port.on('message', (c: ThreadCall) => {
+  try {
+    handle(c);
+  } catch (err) {
+    answer({ reply: c.reply, error: (err as Error).message });
   }
 });
 
 /**
  * The writer yields to the relay: where cores are contended, controls and video must win them. What it costs is a
- * writer that lags for a moment, its queue in memory (bounded for frames); a drive's file is complete when it ends.
+ * writer that lags for a moment, its backlog in the ring (bounded); a drive's file is complete when it ends.
  *
  * On Linux the thread becomes SCHED_IDLE (through util-linux's `chrt`, on this thread's own id): a thread of that
  * class is preempted at once by any other that wakes, and the core it runs on counts as free when the kernel places

@@ -80,7 +80,8 @@ export class RecordingsService implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onModuleInit(): Promise<void> {
-    this.thread.onBehind = () => this.logger.warn(`the recorder thread is behind: frames are dropped from recordings until it catches up (${this.thread.framesDropped} so far)`);
+    this.thread.onBehind = () =>
+      this.logger.warn(`the recorder thread is behind: messages are dropped from recordings until it catches up (so far ${this.thread.framesDropped} frames, ${this.thread.messagesDropped} other messages)`);
     // What only the vehicle's instance sees (controls as forwarded, telemetry) reaches the driver's, which records.
     this.cluster.handle('rec', (m) => {
       const { vehicleId, topic, body, at } = m as unknown as RemoteRecord;
