@@ -28,9 +28,13 @@ export function cpuSeconds(pid: number): number {
 }
 /** CPU seconds a process has used so far, in user space and in the kernel. */
 export function cpuSplit(pid: number): { user: number; system: number } {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const parts = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  const parts = statFields(`/proc/${pid}/stat`);
   return { user: Number(parts[11]) / CLK_TCK, system: Number(parts[12]) / CLK_TCK };
+}
+/** The fields of a process's or thread's stat file after its name (which may hold spaces), from the state on. */
+function statFields(path: string): string[] {
+  const f = readFileSync(path, 'utf8');
+  return f.slice(f.lastIndexOf(')') + 2).split(' ');
 }
 /**
  * CPU ms a process's threads have run so far (the kernel's nanosecond run time, /proc/…/task/…/schedstat), by kind:
@@ -43,8 +47,7 @@ export function threadCpuMs(pid: number): { main: number; idleClass: number; oth
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
       const ms = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const policy = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38]);
+      const policy = Number(statFields(`/proc/${pid}/task/${tid}/stat`)[38]);
       if (Number(tid) === pid) out.main += ms;
       else if (policy === 5) out.idleClass += ms;
       else out.others += ms;

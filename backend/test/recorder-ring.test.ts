@@ -2,10 +2,7 @@ import fc from 'fast-check';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
-import { createRing, RingReader, RingWriter } from '../src/recordings/recorder-ring.js';
-
-const HEADER = 24;
-const need = (json: string, payload: number) => (HEADER + Buffer.byteLength(json) + payload + 7) & ~7;
+import { createRing, recordBytes, RingReader, RingWriter } from '../src/recordings/recorder-ring.js';
 
 describe('recordings: the ring between the relay and the writer thread', () => {
   it('gives back exactly what was accepted, in order; refuses only when nearly full; an empty ring takes any record that fits', () => {
@@ -33,7 +30,7 @@ describe('recordings: the ring between the relay and the writer thread', () => {
           const reserve = o.frame ? reserveAsked : 0;
           const before = writer.pending;
           const ok = writer.write(n & 0xff, n, n / 7, o.json, Uint8Array.from(payload), reserve);
-          const bytes = need(o.json, o.payload);
+          const bytes = recordBytes(o.json, o.payload);
           if (ok) model.push({ kind: n & 0xff, id: n, at: n / 7, json: o.json, payload });
           else {
             assert.ok(before + 2 * bytes + reserve + 8 > size, `refused with ${before} of ${size} used, ${bytes} needed`);

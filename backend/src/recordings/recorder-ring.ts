@@ -21,6 +21,9 @@ const LOW = 0xffffffffn;
 const align8 = (n: number) => (n + 7) & ~7;
 const pack = (w: number, r: number) => (BigInt(w) << 32n) | BigInt(r);
 
+/** Bytes a record takes in the ring: its header, its text as UTF-8 and its payload, 8-byte aligned. */
+export const recordBytes = (text: string, payloadBytes: number) => align8(HEADER + Buffer.byteLength(text) + payloadBytes);
+
 /** The shared memory of a ring that holds `capacity` bytes of records. */
 export function createRing(capacity: number): SharedArrayBuffer {
   return new SharedArrayBuffer(CONTROL_BYTES + align8(capacity));
