@@ -6,7 +6,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../backend/src/config/paths.js';
 import { SimCar, SimRenderer } from '../apps/vehicle/sim.js';
-import { machineTicks, median, out, round, summary, threadCpuMs } from './measure.js';
+import { machineTicks, median, out, round, sleep, summary, threadCpuMs } from './measure.js';
 import { CONTROL_HZ, controlRun, fanoutRun, mosquittoTarget, rawWsTarget, vicerTarget, watcherChild, type Target } from './targets.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -16,6 +16,8 @@ const WATCHER_COUNTS = (process.env.BENCH_WATCHERS ?? '1,10,50').split(',').map(
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 /** Seconds each server of the recording comparison drives the most vehicles before the turns (BENCH_WARMUP). */
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP ?? 30);
+/** Pause after each turn of the recording comparison. */
+const SETTLE_MS = 2000;
 
 function sampleJpeg(): Promise<Buffer> {
   const r = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=640x480', '-frames:v', '1', '-q:v', '5', '-f', 'image2', '-c:v', 'mjpeg', 'pipe:1'], { maxBuffer: 8 << 20 });
@@ -110,6 +112,9 @@ async function recordingCost(jpeg: Buffer) {
         const [cpu0, t0, m0] = [threadCpuMs(t.pid()), performance.now(), machineTicks()];
         const r = await cell.run(t);
         const [cpu1, seconds, m1] = [threadCpuMs(t.pid()), (performance.now() - t0) / 1000, machineTicks()];
+        // The turn's sockets close as it returns, and a server takes a moment to let 100 of them go: the next turn
+        // (every other time on the same server) starts once that is done, not in the middle of it.
+        await sleep(SETTLE_MS);
         steal[name].push(Math.round((1000 * (m1.steal - m0.steal)) / Math.max(1, m1.total - m0.total)) / 10);
         threads[name].push({ main: (cpu1.main - cpu0.main) / seconds, others: (cpu1.others - cpu0.others) / seconds, idleClass: (cpu1.idleClass - cpu0.idleClass) / seconds });
         p99[name].push(r.p99);

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { createRing, recordBytes, RingReader, RingWriter } from '../src/recordings/recorder-ring.js';
+import { ControlCodec } from '../src/recordings/recorder-thread.js';
 
 describe('recordings: the ring between the relay and the writer thread', () => {
   it('gives back exactly what was accepted, in order; refuses only when nearly full; an empty ring takes any record that fits', () => {
@@ -14,7 +15,7 @@ describe('recordings: the ring between the relay and the writer thread', () => {
       fc.property(fc.integer({ min: 64, max: 4096 }), fc.nat(256), fc.array(op, { maxLength: 300 }), (capacity, reserveAsked, ops) => {
         const memory = createRing(capacity);
         const [writer, reader] = [new RingWriter(memory), new RingReader(memory)];
-        const size = memory.byteLength - 64;
+        const size = writer.capacity;
         const model: { kind: number; id: number; at: number; json: string; payload: number[] }[] = [];
         let n = 0;
         for (const o of ops) {
@@ -77,7 +78,9 @@ describe('recordings: the ring between the relay and the writer thread', () => {
     let refused = 0;
     // Byte i of record id's payload is (id + i) & 0xff, its length id % 2000.
     const pattern = Buffer.from(Array.from({ length: 2256 }, (_, i) => i & 0xff));
-    for (let id = 1; id <= 200_000; ) {
+    // A broken ring must fail this test, not hang it (a lost record leaves the reader waiting, a stuck one the writer).
+    const deadline = Date.now() + 60_000;
+    for (let id = 1; id <= 200_000 && Date.now() < deadline; ) {
       const payload = pattern.subarray(id & 0xff, (id & 0xff) + (id % 2000));
       if (writer.write(id & 0xff, id, id / 3, 'r' + id, payload)) id++;
       else {
@@ -85,9 +88,29 @@ describe('recordings: the ring between the relay and the writer thread', () => {
         await new Promise((r) => setImmediate(r));
       }
     }
-    const result = await done;
+    const result = await Promise.race([done, new Promise<{ read: number; bad: number }>((r) => setTimeout(() => r({ read: -1, bad: -1 }), Math.max(0, deadline - Date.now())).unref())]);
     await worker.terminate();
     assert.deepEqual(result, { read: 200_000, bad: 0 });
     assert.ok(refused > 0, 'the ring was full at times, so wrapping and refusing were both exercised');
+  });
+});
+
+describe('recordings: controls and acks through the ring', () => {
+  it('are stored as exactly JSON.stringify would write them, whatever the numbers and the driver', () => {
+    const num = fc.oneof(fc.double(), fc.integer(), fc.constant(-0));
+    const control = fc.record({ seq: num, throttle: num, steer: num, sentAt: num, driverId: fc.string({ unit: 'grapheme' }), driver: fc.string({ unit: 'grapheme' }) });
+    fc.assert(
+      fc.property(fc.array(control, { minLength: 1, maxLength: 20 }), fc.record({ seq: num, rttMs: num }), (controls, ack) => {
+        // One codec per side, as one recording has: drivers change within it, and the cache must follow.
+        const [relay, writer] = [new ControlCodec(), new ControlCodec()];
+        for (const c of controls) {
+          const text = Buffer.from(relay.driverText(c));
+          const payload = Buffer.from(relay.controlNumbers(c));
+          assert.equal(writer.controlJson(text, payload).toString(), JSON.stringify(c));
+        }
+        assert.equal(writer.ackJson(Buffer.from(relay.ackNumbers(ack))).toString(), JSON.stringify(ack));
+      }),
+      { numRuns: 300 },
+    );
   });
 });

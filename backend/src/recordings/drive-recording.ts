@@ -126,8 +126,8 @@ export class DriveRecording {
     this.add('events', at, e);
   }
 
-  /** A message already encoded as JSON (as the relay's thread hands telemetry and events over). */
-  encoded(kind: 'telemetry' | 'events', data: Uint8Array, at: number): void {
+  /** A message already encoded as JSON (as the writer thread gets telemetry and events, and builds controls). */
+  encoded(kind: Exclude<keyof typeof RECORDING_TOPICS, 'video' | 'image'>, data: Uint8Array, at: number): void {
     this.addData(kind, at, data);
   }
 
@@ -153,7 +153,8 @@ export class DriveRecording {
 
   private addData(channel: keyof typeof RECORDING_TOPICS, at: number, data: Uint8Array): void {
     if (this.closed || this.failed || !this.channels) return;
-    this.pending.push({ channelId: this.channels[channel], sequence: this.seq++, logTime: ns(at), publishTime: ns(at), data });
+    const time = ns(at);
+    this.pending.push({ channelId: this.channels[channel], sequence: this.seq++, logTime: time, publishTime: time, data });
     this.draining ??= this.drain();
   }
 

@@ -2,41 +2,47 @@
  * The hand-over from the relay's thread to the recordings' writer thread: one byte ring in shared memory, one
  * producer (the relay) and one consumer (the writer). The relay writes a message's bytes and moves the write offset;
  * the writer, polling at its own pace, reads up to it and moves the read offset. Neither ever waits for the other,
- * and the relay makes no system call, sets no timer and allocates no buffer to record a message.
+ * and the relay makes no system call, sets no timer and allocates nothing to record a message.
  *
- * Both offsets live in one 64-bit word (write offset high, read offset low), changed by compare-and-swap: so the
- * reader, having read everything, can send both back to the front of the ring in one step that fails if a record
- * came meanwhile. A writer that keeps up therefore touches only the ring's first pages, however large the ring.
+ * The offsets are two 32-bit words, each in a cache line of its own. The reader, having read everything, sends the
+ * ring back to its front, so that a writer that keeps up touches only the ring's first pages however large the
+ * ring: it marks the write offset RESET (by compare-and-swap: a record published meanwhile keeps it), sets the read
+ * offset to 0, then the write offset to 0. The relay publishes each record by compare-and-swap of the write offset,
+ * placing it again if that moved; a relay that finds RESET does the reader's second step itself (the same store) and
+ * writes at the front, never waiting for the reader.
  *
- * A record, 8-byte aligned: its length (u32, padding not counted), kind (u8), recording id (u32), log time (f64, ms), the length of its
- * JSON part (u32), the JSON, then its payload bytes (a frame's picture). A total length of WRAP sends the reader
- * back to the front.
+ * A record, 8-byte aligned: its length (u32, padding not counted), kind (u8), recording id (u32), log time (f64, ms),
+ * the length of its text (u32), the text, then its payload bytes (a frame's picture). A length of WRAP sends the
+ * reader back to the front.
  */
 
-/** The offsets' word, alone in its 64-byte cache line. */
-const CONTROL_BYTES = 64;
+/** Write offset at byte 0, read offset at byte 64: a cache line each. */
+const CONTROL_BYTES = 128;
+const W = 0;
+const R = 16;
+const RESET = -1;
 const HEADER = 24;
 const WRAP = 0xffffffff;
-const LOW = 0xffffffffn;
 const align8 = (n: number) => (n + 7) & ~7;
-const pack = (w: number, r: number) => (BigInt(w) << 32n) | BigInt(r);
 
-/** Bytes a record takes in the ring: its header, its text as UTF-8 and its payload, 8-byte aligned. */
-export const recordBytes = (text: string, payloadBytes: number) => align8(HEADER + Buffer.byteLength(text) + payloadBytes);
+/** Bytes a record takes in the ring: its header, its text and its payload, 8-byte aligned. */
+export const recordBytes = (text: string | Uint8Array, payloadBytes: number) => align8(HEADER + (typeof text === 'string' ? Buffer.byteLength(text) : text.byteLength) + payloadBytes);
 
-/** The shared memory of a ring that holds `capacity` bytes of records. */
+/** The shared memory of a ring that holds `capacity` bytes of records (under 1 GiB: the offsets are 32-bit). */
 export function createRing(capacity: number): SharedArrayBuffer {
+  if (!(capacity > 0 && capacity < 2 ** 30)) throw new RangeError(`a ring holds less than 1 GiB of records, and more than none: not ${capacity} bytes`);
   return new SharedArrayBuffer(CONTROL_BYTES + align8(capacity));
 }
 
 class Ring {
-  protected readonly offsets: BigInt64Array;
+  protected readonly offsets: Int32Array;
   protected readonly view: DataView;
   protected readonly bytes: Buffer;
-  protected readonly capacity: number;
+  /** Bytes of records it holds. */
+  readonly capacity: number;
 
   constructor(readonly memory: SharedArrayBuffer) {
-    this.offsets = new BigInt64Array(memory, 0, 1);
+    this.offsets = new Int32Array(memory, 0, CONTROL_BYTES / 4);
     this.capacity = memory.byteLength - CONTROL_BYTES;
     this.view = new DataView(memory, CONTROL_BYTES, this.capacity);
     this.bytes = Buffer.from(memory, CONTROL_BYTES, this.capacity);
@@ -44,8 +50,8 @@ class Ring {
 
   /** Bytes written and not yet read (a skipped end of the ring included). */
   get pending(): number {
-    const word = Atomics.load(this.offsets, 0);
-    return this.used(Number(word >> 32n), Number(word & LOW));
+    const w = Atomics.load(this.offsets, W);
+    return w === RESET ? 0 : this.used(w, Atomics.load(this.offsets, R));
   }
 
   protected used(w: number, r: number): number {
@@ -57,16 +63,21 @@ class Ring {
 export class RingWriter extends Ring {
   /**
    * Appends one record; false when it does not fit in the free space less `reserve` bytes (nothing is published
-   * then). `payload` is copied in.
+   * then). `text` is stored as UTF-8 (a string) or as it is (bytes); `payload` is copied in.
    */
-  write(kind: number, id: number, at: number, json: string, payload: Uint8Array | null = null, reserve = 0): boolean {
-    const jsonBytes = Buffer.byteLength(json);
-    const length = HEADER + jsonBytes + (payload?.byteLength ?? 0);
+  write(kind: number, id: number, at: number, text: string | Uint8Array, payload: Uint8Array | null = null, reserve = 0): boolean {
+    const textBytes = typeof text === 'string' ? Buffer.byteLength(text) : text.byteLength;
+    const length = HEADER + textBytes + (payload?.byteLength ?? 0);
     const need = align8(length);
     for (;;) {
-      const word = Atomics.load(this.offsets, 0);
-      const w = Number(word >> 32n);
-      const r = Number(word & LOW);
+      const seen = Atomics.load(this.offsets, W);
+      let w = seen;
+      if (w === RESET) {
+        // The reader read everything and is sending the ring to its front: its next step, done here.
+        Atomics.store(this.offsets, R, 0);
+        w = 0;
+      }
+      const r = Atomics.load(this.offsets, R);
       // Never quite full, so that equal offsets always mean empty.
       if (this.used(w, r) + need + reserve >= this.capacity) return false;
       let start: number;
@@ -76,19 +87,20 @@ export class RingWriter extends Ring {
         else return false;
       } else if (w + need < r) start = w;
       else return false;
-      if (start === 0 && w !== 0) this.view.setUint32(w, WRAP, true);
       const v = this.view;
+      if (start === 0 && w !== 0) v.setUint32(w, WRAP, true);
       v.setUint32(start, length, true);
       v.setUint8(start + 4, kind);
       v.setUint32(start + 8, id, true);
       v.setFloat64(start + 12, at, true);
-      v.setUint32(start + 20, jsonBytes, true);
-      this.bytes.write(json, start + HEADER, jsonBytes, 'utf8');
-      if (payload) this.bytes.set(payload, start + HEADER + jsonBytes);
-      // Publishing: everything written above is visible to a reader that sees the new offset. If the reader moved
-      // meanwhile (it read, or sent an empty ring back to the front), place the record again.
+      v.setUint32(start + 20, textBytes, true);
+      if (typeof text === 'string') this.bytes.write(text, start + HEADER, textBytes, 'utf8');
+      else this.bytes.set(text, start + HEADER);
+      if (payload) this.bytes.set(payload, start + HEADER + textBytes);
+      // Publishing: everything written above is visible to a reader that sees the new offset. If the reader sent
+      // the ring to its front meanwhile, the record is placed again.
       const next = start + need;
-      if (Atomics.compareExchange(this.offsets, 0, word, pack(next === this.capacity ? 0 : next, r)) === word) return true;
+      if (Atomics.compareExchange(this.offsets, W, seen, next === this.capacity ? 0 : next) === seen) return true;
     }
   }
 }
@@ -99,10 +111,10 @@ export class RingReader extends Ring {
    * Hands every complete record to `each`, in order; the views it gets are valid during the call only (the space is
    * reused once it returns). Returns how many records were read.
    */
-  read(each: (kind: number, id: number, at: number, json: Buffer, payload: Buffer) => void): number {
-    let word = Atomics.load(this.offsets, 0);
-    const w = Number(word >> 32n);
-    let r = Number(word & LOW);
+  read(each: (kind: number, id: number, at: number, text: Buffer, payload: Buffer) => void): number {
+    const w = Atomics.load(this.offsets, W);
+    if (w === RESET) return 0; // never seen: a reset begun below ends below
+    let r = Atomics.load(this.offsets, R);
     let n = 0;
     while (r !== w) {
       if (this.view.getUint32(r, true) === WRAP) {
@@ -110,28 +122,22 @@ export class RingReader extends Ring {
         if (r === w) break;
       }
       const len = this.view.getUint32(r, true);
-      const jsonBytes = this.view.getUint32(r + 20, true);
+      const textBytes = this.view.getUint32(r + 20, true);
       const start = r + HEADER;
       try {
-        each(this.view.getUint8(r + 4), this.view.getUint32(r + 8, true), this.view.getFloat64(r + 12, true), this.bytes.subarray(start, start + jsonBytes), this.bytes.subarray(start + jsonBytes, r + len));
+        each(this.view.getUint8(r + 4), this.view.getUint32(r + 8, true), this.view.getFloat64(r + 12, true), this.bytes.subarray(start, start + textBytes), this.bytes.subarray(start + textBytes, r + len));
       } finally {
         r += align8(len);
         if (r === this.capacity) r = 0;
-        word = this.advance(r);
+        Atomics.store(this.offsets, R, r);
         n++;
       }
     }
-    // Empty: both offsets back to the front, unless the relay wrote a record since.
-    if (r === Number(word >> 32n) && r !== 0) Atomics.compareExchange(this.offsets, 0, word, 0n);
-    return n;
-  }
-
-  /** Moves the read offset, keeping whatever the write offset is now; returns the word as left. */
-  private advance(r: number): bigint {
-    for (;;) {
-      const word = Atomics.load(this.offsets, 0);
-      const next = (word & ~LOW) | BigInt(r);
-      if (Atomics.compareExchange(this.offsets, 0, word, next) === word) return next;
+    // Empty: both offsets back to the front, unless the relay published a record since.
+    if (r !== 0 && Atomics.compareExchange(this.offsets, W, w, RESET) === w) {
+      Atomics.store(this.offsets, R, 0);
+      Atomics.compareExchange(this.offsets, W, RESET, 0);
     }
+    return n;
   }
 }

@@ -135,7 +135,7 @@ export class RecorderThread {
   }
 
   /** One message into the ring as it is (text and bytes, as the thread reads that kind); false when dropped. */
-  put(id: number, kind: RecordKind, at: number, text: string, payload: Uint8Array | null = null): boolean {
+  put(id: number, kind: RecordKind, at: number, text: string | Uint8Array, payload: Uint8Array | null = null): boolean {
     const ring = this.ring;
     if (!ring) return false;
     const frame = kind === 'frame';
@@ -211,26 +211,63 @@ export class RecorderThread {
   }
 }
 
-/** The numbers of a control or an ack on their way into the ring (copied in at once, so one for all). */
-const NUMBERS = new Float64Array(5);
-const NUMBER_BYTES = new Uint8Array(NUMBERS.buffer);
+/** A number as JSON.stringify writes it. */
+const jsonNumber = (x: number) => (Number.isFinite(x) ? String(x) : 'null');
 
-/** A control as the relay's thread put it into the ring: its numbers as payload, the driver's id and name as text. */
-export function decodeControl(text: string, payload: Buffer): RecordedControl {
-  const idLength = payload.readDoubleLE(32);
-  return {
-    seq: payload.readDoubleLE(0),
-    throttle: payload.readDoubleLE(8),
-    steer: payload.readDoubleLE(16),
-    sentAt: payload.readDoubleLE(24),
-    driverId: text.slice(0, idLength),
-    driver: text.slice(idLength),
-  };
-}
+/**
+ * How controls and acks, most of what a drive records, cross the ring. The relay's thread puts in their numbers (the
+ * payload) and the driver's id and name (the text); the writer thread turns those into the JSON a recording stores:
+ * exactly JSON.stringify of the RecordedControl or RecordedControlAck, built without an object in between (the writer
+ * does this 150 times a second per drive, and its garbage is collected by threads that share the relay's cores). One
+ * codec per recording on either side: the driver's part is encoded once per drive.
+ */
+export class ControlCodec {
+  private readonly numbers = new Float64Array(5);
+  private readonly numberBytes = new Uint8Array(this.numbers.buffer);
+  private driver: { id: string; name: string; text: Uint8Array } | null = null;
+  private text: Buffer | null = null;
+  private tail = '';
 
-/** An ack as the relay's thread put it into the ring. */
-export function decodeControlAck(payload: Buffer): RecordedControlAck {
-  return { seq: payload.readDoubleLE(0), rttMs: payload.readDoubleLE(8) };
+  /** The relay's side: a control's numbers, valid until the next call (the ring copies them in at once). */
+  controlNumbers(c: RecordedControl): Uint8Array {
+    const n = this.numbers;
+    n[0] = c.seq;
+    n[1] = c.throttle;
+    n[2] = c.steer;
+    n[3] = c.sentAt;
+    n[4] = c.driverId.length;
+    return this.numberBytes;
+  }
+
+  /** The relay's side: a control's driver, id then name, as UTF-8. */
+  driverText(c: RecordedControl): Uint8Array {
+    if (c.driverId !== this.driver?.id || c.driver !== this.driver.name) this.driver = { id: c.driverId, name: c.driver, text: Buffer.from(c.driverId + c.driver) };
+    return this.driver.text;
+  }
+
+  /** The relay's side: an ack's numbers, valid until the next call. */
+  ackNumbers(a: RecordedControlAck): Uint8Array {
+    this.numbers[0] = a.seq;
+    this.numbers[1] = a.rttMs;
+    return this.numberBytes.subarray(0, 16);
+  }
+
+  /** The writer's side: a control as JSON. */
+  controlJson(text: Buffer, payload: Buffer): Buffer {
+    if (!this.text?.equals(text)) {
+      const idAndName = text.toString();
+      const idLength = payload.readDoubleLE(32);
+      this.text = Buffer.from(text);
+      this.tail = `,"driverId":${JSON.stringify(idAndName.slice(0, idLength))},"driver":${JSON.stringify(idAndName.slice(idLength))}}`;
+    }
+    const [seq, throttle, steer, sentAt] = [payload.readDoubleLE(0), payload.readDoubleLE(8), payload.readDoubleLE(16), payload.readDoubleLE(24)];
+    return Buffer.from(`{"seq":${jsonNumber(seq)},"throttle":${jsonNumber(throttle)},"steer":${jsonNumber(steer)},"sentAt":${jsonNumber(sentAt)}${this.tail}`);
+  }
+
+  /** The writer's side: an ack as JSON. */
+  ackJson(payload: Buffer): Buffer {
+    return Buffer.from(`{"seq":${jsonNumber(payload.readDoubleLE(0))},"rttMs":${jsonNumber(payload.readDoubleLE(8))}}`);
+  }
 }
 
 /** One drive's file, written by the thread; every call returns at once. */
@@ -239,6 +276,8 @@ class ThreadedRecording implements Recorder {
   private closed = false;
   /** An H.264 frame was dropped: what follows cannot decode until the next key frame, so it waits for one. */
   private awaitingKey = false;
+  /** A drive has one driver (mostly): its part of the controls is encoded once, here and in the thread. */
+  private readonly codec = new ControlCodec();
 
   constructor(
     private readonly thread: RecorderThread,
@@ -272,9 +311,7 @@ class ThreadedRecording implements Recorder {
 
   controlAck(a: RecordedControlAck, at = Date.now()): void {
     if (this.closed || this.failed) return;
-    NUMBERS[0] = a.seq;
-    NUMBERS[1] = a.rttMs;
-    this.thread.put(this.id, 'controlAck', at, '', NUMBER_BYTES.subarray(0, 16));
+    this.thread.put(this.id, 'controlAck', at, '', this.codec.ackNumbers(a));
   }
 
   telemetry(t: Record<string, unknown>, at = Date.now()): void {
@@ -291,18 +328,10 @@ class ThreadedRecording implements Recorder {
     return this.thread.close(this);
   }
 
-  /**
-   * Controls, most of what a drive records, go over as their numbers and the driver's id and name: encoding them as
-   * JSON is the writer thread's work (decodeControl), not the relay's.
-   */
+  /** Controls go over as their numbers and their driver (ControlCodec): JSON is the writer thread's work. */
   private control(kind: 'controlReceived' | 'controlForwarded', c: RecordedControl, at: number): void {
     if (this.closed || this.failed) return;
-    NUMBERS[0] = c.seq;
-    NUMBERS[1] = c.throttle;
-    NUMBERS[2] = c.steer;
-    NUMBERS[3] = c.sentAt;
-    NUMBERS[4] = c.driverId.length;
-    this.thread.put(this.id, kind, at, c.driverId + c.driver, NUMBER_BYTES);
+    this.thread.put(this.id, kind, at, this.codec.driverText(c), this.codec.controlNumbers(c));
   }
 
   private add(kind: Exclude<RecordKind, 'frame'>, body: unknown, at: number): void {

@@ -5,7 +5,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { FrameMeta } from '../protocol/index.js';
 import { DriveRecording } from './drive-recording.js';
 import { RingReader } from './recorder-ring.js';
-import { decodeControl, decodeControlAck, RECORD_KINDS, type ThreadAnswer, type ThreadCall, type ThreadData } from './recorder-thread.js';
+import { ControlCodec, RECORD_KINDS, type ThreadAnswer, type ThreadCall, type ThreadData } from './recorder-thread.js';
 
 /** The recordings' writer thread: the drives' MCAP writers, fed by the relay's thread through a shared ring. */
 const port = parentPort!;
@@ -16,6 +16,8 @@ const files = new Map<number, DriveRecording>();
 /** Creations under way (what the relay writes for a file comes only once it is open: it awaits the answer). */
 const opening = new Set<number>();
 const reported = new Set<number>();
+/** Per recording: see ControlCodec. */
+const codecs = new Map<number, ControlCodec>();
 let poll: NodeJS.Timeout | null = null;
 
 function answer(a: ThreadAnswer): void {
@@ -38,7 +40,7 @@ function drain(): void {
     const rec = files.get(id);
     if (!rec) return; // its file failed or was closed
     try {
-      write(rec, RECORD_KINDS[kind], at, json, payload);
+      write(rec, codecs.get(id)!, RECORD_KINDS[kind], at, json, payload);
       check(id, rec);
     } catch (err) {
       // One bad message never stops the thread: it is reported against its recording.
@@ -47,16 +49,15 @@ function drain(): void {
   });
 }
 
-function write(rec: DriveRecording, kind: (typeof RECORD_KINDS)[number] | undefined, at: number, json: Buffer, payload: Buffer): void {
+function write(rec: DriveRecording, codec: ControlCodec, kind: (typeof RECORD_KINDS)[number] | undefined, at: number, json: Buffer, payload: Buffer): void {
   switch (kind) {
     case 'frame':
       return rec.frame(JSON.parse(json.toString()) as FrameMeta, payload, at);
     case 'controlReceived':
-      return rec.controlReceived(decodeControl(json.toString(), payload), at);
     case 'controlForwarded':
-      return rec.controlForwarded(decodeControl(json.toString(), payload), at);
+      return rec.encoded(kind, codec.controlJson(json, payload), at);
     case 'controlAck':
-      return rec.controlAck(decodeControlAck(payload), at);
+      return rec.encoded(kind, codec.ackJson(payload), at);
     case undefined:
       throw new Error('a record of no known kind');
     default:
@@ -86,6 +87,7 @@ function handle(c: ThreadCall): void {
     DriveRecording.create(c.path, c.meta).then(
       (rec) => {
         files.set(c.id, rec);
+        codecs.set(c.id, new ControlCodec());
         opening.delete(c.id);
         answer({ reply: c.reply, value: 0 });
       },
@@ -99,6 +101,7 @@ function handle(c: ThreadCall): void {
   }
   const rec = files.get(c.id);
   files.delete(c.id);
+  codecs.delete(c.id);
   reported.delete(c.id);
   polling();
   if (!rec) return answer({ reply: c.reply, value: 0 });

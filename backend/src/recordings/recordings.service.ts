@@ -85,10 +85,8 @@ export class RecordingsService implements OnModuleInit, OnApplicationShutdown {
     // What only the vehicle's instance sees (controls as forwarded, telemetry) reaches the driver's, which records.
     this.cluster.handle('rec', (m) => {
       const { vehicleId, topic, body, at } = m as unknown as RemoteRecord;
-      const live = this.live.get(vehicleId);
-      if (!live && !this.opening.has(vehicleId)) return;
-      if (topic === 'controlForwarded') this.to(vehicleId, (f) => f.controlForwarded(body as RecordedControl, at));
-      else if (topic === 'telemetry') this.to(vehicleId, (f) => f.telemetry(body as Record<string, unknown>, at));
+      if (topic === 'controlForwarded') this.queueOrWrite(vehicleId, (f) => f.controlForwarded(body as RecordedControl, at));
+      else if (topic === 'telemetry') this.queueOrWrite(vehicleId, (f) => f.telemetry(body as Record<string, unknown>, at));
     });
     // Turning recording on or off for a vehicle holds on every instance.
     this.cluster.handle('recording-enabled', (m) => (m.on ? this.enabled.add(m.vehicleId as string) : this.enabled.delete(m.vehicleId as string)));
@@ -198,56 +196,78 @@ export class RecordingsService implements OnModuleInit, OnApplicationShutdown {
     return this.live.has(vehicleId) || this.opening.has(vehicleId);
   }
 
+  // Each message goes straight to the vehicle's open file, stamped now; while the file opens, into its queue. The
+  // relay calls these for every message of every drive: one that is not recorded costs two lookups, no allocation.
+
   frame(vehicleId: string, meta: FrameMeta, bytes: Buffer): void {
-    this.to(vehicleId, (f, at) => f.frame(meta, bytes, at));
+    const f = this.fileOf(vehicleId);
+    if (f) f.frame(meta, bytes, Date.now());
+    else if (f === null) this.queue(vehicleId, (file, at) => file.frame(meta, bytes, at));
   }
 
   /** Frames relayed earlier (a group to start from), logged when they were relayed. */
   framesRelayed(vehicleId: string, frames: { meta: RelayedFrameMeta; bytes: Buffer }[]): void {
-    for (const f of frames) this.to(vehicleId, (file) => file.frame(f.meta, f.bytes, f.meta.relayedAt));
+    for (const f of frames) this.queueOrWrite(vehicleId, (file) => file.frame(f.meta, f.bytes, f.meta.relayedAt));
   }
 
   controlReceived(vehicleId: string, c: RecordedControl): void {
-    this.to(vehicleId, (f, at) => f.controlReceived(c, at));
+    const f = this.fileOf(vehicleId);
+    if (f) f.controlReceived(c, Date.now());
+    else if (f === null) this.queue(vehicleId, (file, at) => file.controlReceived(c, at));
   }
 
   controlForwarded(vehicleId: string, c: RecordedControl): void {
-    if (!this.remote(vehicleId, 'controlForwarded', c)) this.to(vehicleId, (f, at) => f.controlForwarded(c, at));
+    const f = this.fileOf(vehicleId);
+    if (f) f.controlForwarded(c, Date.now());
+    else if (f === null) this.queue(vehicleId, (file, at) => file.controlForwarded(c, at));
+    else this.remote(vehicleId, 'controlForwarded', c);
   }
 
   controlAck(vehicleId: string, seq: number, rttMs: number): void {
-    this.to(vehicleId, (f, at) => f.controlAck({ seq, rttMs: Math.round(rttMs * 1000) / 1000 }, at));
+    const f = this.fileOf(vehicleId);
+    if (f === undefined) return;
+    const a = { seq, rttMs: Math.round(rttMs * 1000) / 1000 };
+    if (f) f.controlAck(a, Date.now());
+    else this.queue(vehicleId, (file, at) => file.controlAck(a, at));
   }
 
   telemetry(vehicleId: string, t: Record<string, unknown>): void {
-    if (!this.remote(vehicleId, 'telemetry', t)) this.to(vehicleId, (f, at) => f.telemetry(t, at));
+    const f = this.fileOf(vehicleId);
+    if (f) f.telemetry(t, Date.now());
+    else if (f === null) this.queue(vehicleId, (file, at) => file.telemetry(t, at));
+    else this.remote(vehicleId, 'telemetry', t);
   }
 
   event(vehicleId: string, e: RecordedEvent): void {
-    this.to(vehicleId, (f, at) => f.event(e, at));
+    this.queueOrWrite(vehicleId, (file, at) => file.event(e, at));
   }
 
-  /** Sent to the driver's instance when the drive is recorded there; false when it is not elsewhere. */
-  private remote(vehicleId: string, topic: RemoteRecord['topic'], body: unknown): boolean {
-    if (this.live.has(vehicleId) || this.opening.has(vehicleId) || !this.isEnabled(vehicleId)) return false;
-    const recorder = this.recorderOf(vehicleId);
-    if (!recorder || recorder === this.cluster.instanceId) return false;
-    const record: RemoteRecord = { vehicleId, topic, body, at: Date.now() };
-    this.cluster.send(recorder, { t: 'rec', ...record });
-    return true;
+  /** The vehicle's open file; null while one opens (messages wait in its queue); undefined when it is not recorded here. */
+  private fileOf(vehicleId: string): Recorder | null | undefined {
+    return this.opening.has(vehicleId) ? null : this.live.get(vehicleId)?.file;
   }
 
-  /** To the vehicle's open file, or in the queue of the one being opened (stamped now, written then). */
-  private to(vehicleId: string, write: (file: Recorder, at: number) => void): void {
-    const opening = this.opening.get(vehicleId);
-    if (!opening) {
-      const live = this.live.get(vehicleId);
-      if (live) write(live.file, Date.now());
-      return;
-    }
+  /** Into the queue of the file being opened: stamped now, written then. */
+  private queue(vehicleId: string, write: (file: Recorder, at: number) => void): void {
+    const opening = this.opening.get(vehicleId)!;
     if (opening.queue.length >= OPENING_QUEUE_MAX) return;
     const at = Date.now();
     opening.queue.push((file) => write(file, at));
+  }
+
+  private queueOrWrite(vehicleId: string, write: (file: Recorder, at: number) => void): void {
+    const f = this.fileOf(vehicleId);
+    if (f) write(f, Date.now());
+    else if (f === null) this.queue(vehicleId, write);
+  }
+
+  /** To the driver's instance, when the drive of a vehicle not recorded here is recorded there. */
+  private remote(vehicleId: string, topic: RemoteRecord['topic'], body: unknown): void {
+    if (!this.isEnabled(vehicleId)) return;
+    const recorder = this.recorderOf(vehicleId);
+    if (!recorder || recorder === this.cluster.instanceId) return;
+    const record: RemoteRecord = { vehicleId, topic, body, at: Date.now() };
+    this.cluster.send(recorder, { t: 'rec', ...record });
   }
 
   // ---- the recordings as files and rows ----------------------------------------------------------------------------
