@@ -47,6 +47,11 @@ describe('recordings: the ring between the relay and the writer thread', () => {
     );
   });
 
+  it('is refused a size its 32-bit offsets cannot address', () => {
+    assert.throws(() => createRing(2 ** 30), /less than 1 GiB/);
+    assert.throws(() => createRing(0), /more than none/);
+  });
+
   it('holds between two threads: 200 000 records of every size through a 64 KiB ring, none lost, torn or reordered', async () => {
     const memory = createRing(64 * 1024);
     const writer = new RingWriter(memory);
