@@ -137,7 +137,7 @@ async function recordingCost(jpeg: Buffer) {
       ratio: round(allOn.p99 / allOff.p99),
       // Each round's two turns run back to back, in the same minute of the machine's weather (steal, neighbours):
       // the median of their ratios drifts least with it.
-      pairedRatio: median(p99.on.map((x, i) => x / p99.off[i])),
+      pairedRatio: round(median(p99.on.map((x, i) => x / p99.off[i]))),
       fpsOff: fps.off.length ? median(fps.off) : undefined,
       fpsOn: fps.on.length ? median(fps.on) : undefined,
       // ms of CPU per second, median of the turns.

@@ -12,12 +12,11 @@ const port = parentPort!;
 const { ring: memory, pollMs } = workerData as ThreadData;
 const ring = new RingReader(memory);
 yieldToTheRelay();
-const files = new Map<number, DriveRecording>();
+/** The open files, each with its recording's ControlCodec. */
+const files = new Map<number, { rec: DriveRecording; codec: ControlCodec }>();
 /** Creations under way (what the relay writes for a file comes only once it is open: it awaits the answer). */
 const opening = new Set<number>();
 const reported = new Set<number>();
-/** Per recording: see ControlCodec. */
-const codecs = new Map<number, ControlCodec>();
 let poll: NodeJS.Timeout | null = null;
 
 function answer(a: ThreadAnswer): void {
@@ -37,10 +36,11 @@ function polling(): void {
 /** Everything the relay has written so far, to its files. */
 function drain(): void {
   ring.read((kind, id, at, json, payload) => {
-    const rec = files.get(id);
-    if (!rec) return; // its file failed or was closed
+    const file = files.get(id);
+    if (!file) return; // its file failed or was closed
+    const { rec, codec } = file;
     try {
-      write(rec, codecs.get(id)!, RECORD_KINDS[kind], at, json, payload);
+      write(rec, codec, RECORD_KINDS[kind], at, json, payload);
       check(id, rec);
     } catch (err) {
       // One bad message never stops the thread: it is reported against its recording.
@@ -86,8 +86,7 @@ function handle(c: ThreadCall): void {
     polling();
     DriveRecording.create(c.path, c.meta).then(
       (rec) => {
-        files.set(c.id, rec);
-        codecs.set(c.id, new ControlCodec());
+        files.set(c.id, { rec, codec: new ControlCodec() });
         opening.delete(c.id);
         answer({ reply: c.reply, value: 0 });
       },
@@ -99,13 +98,12 @@ function handle(c: ThreadCall): void {
     );
     return;
   }
-  const rec = files.get(c.id);
+  const file = files.get(c.id);
   files.delete(c.id);
-  codecs.delete(c.id);
   reported.delete(c.id);
   polling();
-  if (!rec) return answer({ reply: c.reply, value: 0 });
-  rec.close().then(
+  if (!file) return answer({ reply: c.reply, value: 0 });
+  file.rec.close().then(
     (size) => answer({ reply: c.reply, value: size }),
     (err: Error) => answer({ reply: c.reply, error: err.message }),
   );
