@@ -23,7 +23,9 @@ test('admin: signs in with the generated password, sees every user, creates one,
 
   await page.getByRole('button', { name: 'New user' }).click();
   const dialog = page.getByRole('dialog', { name: 'New user' });
-  // Each field settled before the next: a fill while the dialog was still opening once landed in the wrong field.
+  // The dialog moves focus to its first field when its opening animation ends, whatever has focus then: a field
+  // filled before that loses its text (focus and typing move to Email). Email focused means the move has happened.
+  await expect(dialog.getByLabel('Email', { exact: true })).toBeFocused();
   for (const [label, value] of [['Email', 'new.user@example.com'], ['Name', 'New User'], ['Password', 'password-123']]) {
     const field = dialog.getByLabel(label, { exact: true });
     await field.fill(value);

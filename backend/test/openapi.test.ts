@@ -70,6 +70,11 @@ describe('OpenAPI document (/api/docs-json)', () => {
           const ref = op.requestBody.content['application/json'].schema.$ref.split('/').pop();
           assert.equal(doc.components.schemas[ref].additionalProperties, false, `${ref} refuses unknown fields`);
         }
+        if (path !== '/api/health') {
+          // A unit of database work that conflicted through every retry: 503 database-busy, with Retry-After.
+          assert.ok(codes.includes('503') && op.responses['503'].headers?.['Retry-After'], `${verb} ${path} lists 503 with Retry-After`);
+          assert.match(op.responses['503'].description, /database-busy/, `${verb} ${path}`);
+        }
         for (const c of codes.filter((x) => Number(x) >= 400 && !(path === '/api/health' && x === '503'))) {
           assert.deepEqual(op.responses[c].content['application/json'].schema, { $ref: '#/components/schemas/Error' }, `${verb} ${path} ${c}`);
         }

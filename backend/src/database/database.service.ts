@@ -10,8 +10,25 @@ const RETRYABLE = new Set(['40001', '40P01']);
  * Conflicts come in clusters when the machine is busy (every transaction runs longer, so more of them overlap): the
  * pauses between attempts grow, with jitter, up to 200 ms: at most about 1 s in all before the request fails.
  */
-const MAX_ATTEMPTS = 10;
+export const MAX_ATTEMPTS = 10;
 const backoffMs = (attempt: number) => Math.random() * Math.min(200, 4 * 2 ** attempt);
+/** How long a client should wait before trying again after a `DatabaseBusyError`. */
+export const BUSY_RETRY_AFTER_S = 1;
+
+/**
+ * A unit of work that kept conflicting with others through every attempt. It wrote nothing, so the caller may safely
+ * try again: HTTP answers it with 503 and Retry-After.
+ */
+export class DatabaseBusyError extends Error {
+  readonly retryAfterS = BUSY_RETRY_AFTER_S;
+
+  constructor(
+    readonly attempts: number,
+    cause: unknown,
+  ) {
+    super(`the database stayed busy with conflicting changes through ${attempts} attempts`, { cause });
+  }
+}
 
 /**
  * Runs units of database work that must be atomic and isolated, on either backend.
@@ -41,7 +58,7 @@ export class DatabaseService {
         if (!(err instanceof QueryFailedError) || !code || !RETRYABLE.has(code)) throw err;
         if (attempt >= MAX_ATTEMPTS) {
           this.logger.warn(`transaction conflict (${code}) still there after ${attempt} attempts; giving up`);
-          throw err;
+          throw new DatabaseBusyError(attempt, err);
         }
         this.logger.debug(`transaction conflict (${code}), attempt ${attempt}; retrying`);
         await sleep(backoffMs(attempt));

@@ -1,7 +1,8 @@
 import { ArgumentsHost, Catch, HttpException, HttpStatus, Logger, type ExceptionFilter } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { STATUS_CODES } from 'node:http';
-import { defaultErrorCode, type ApiErrorBody } from '../protocol/index.js';
+import { DatabaseBusyError } from '../database/database.service.js';
+import { defaultErrorCode, type ApiErrorBody, type SpecificErrorCode } from '../protocol/index.js';
 
 /** An HTTP error that also sets response headers (Retry-After on 429), with its code when it has a specific one. */
 export class HttpErrorWithHeaders extends HttpException {
@@ -35,6 +36,10 @@ export function toErrorBody(exception: unknown): ApiErrorBody {
     if (status === HttpStatus.PAYLOAD_TOO_LARGE) body.message = FASTIFY_MESSAGES.FST_ERR_CTP_BODY_TOO_LARGE;
     return body;
   }
+  if (exception instanceof DatabaseBusyError) {
+    const code: SpecificErrorCode = 'database-busy';
+    return { statusCode: 503, code, error: STATUS_CODES[503]!, message: 'The database is busy with conflicting changes; nothing was written: try again' };
+  }
   const fastifyError = exception as { statusCode?: number; message?: string; code?: string };
   if (typeof fastifyError?.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
     // Fastify's own client errors (malformed JSON, body too large, bad content type).
@@ -57,8 +62,10 @@ export class ApiExceptionFilter implements ExceptionFilter {
     const req = ctx.getRequest<FastifyRequest>();
     const body = toErrorBody(exception);
     if (body.statusCode === HttpStatus.NOT_FOUND && this.spaFallback?.(req, reply)) return;
-    if (body.statusCode >= 500) this.logger.error({ err: exception, reqId: req.id }, 'request failed');
+    // A busy database is logged where it gave up (warn); it is not a fault of the server's.
+    if (body.statusCode >= 500 && !(exception instanceof DatabaseBusyError)) this.logger.error({ err: exception, reqId: req.id }, 'request failed');
     if (exception instanceof HttpErrorWithHeaders) reply.headers(exception.headers);
+    if (exception instanceof DatabaseBusyError) reply.header('retry-after', String(exception.retryAfterS));
     reply.status(body.statusCode).type('application/json; charset=utf-8').send(body);
   }
 }

@@ -43,6 +43,8 @@ const EXTRA_ERRORS: Record<ExtraError, string> = {
   503: 'the server is closed for maintenance (the message says so)',
 };
 
+const DATABASE_BUSY = 'the database stayed busy with conflicting changes (code `database-busy`): nothing was written, send it again after Retry-After';
+
 const CONTRACTS = new Map<string, Registered>();
 
 /**
@@ -172,6 +174,11 @@ export function completeDocument(doc: Json): Json {
       if (c.notFound) responses[404] = errorResponse(404, 'no such resource');
       if (c.body) responses[415] = errorResponse(415, 'the body is not JSON (Content-Type: application/json)');
       for (const e of c.errors ?? []) responses[e] = errorResponse(e, EXTRA_ERRORS[e]);
+      // Any request may meet a unit of database work that conflicted through every retry (PostgreSQL); it wrote nothing.
+      if (!c.alsoAnswers?.[503]) {
+        const why = [c.errors?.includes(503) ? EXTRA_ERRORS[503] : '', DATABASE_BUSY].filter(Boolean).join('; or ');
+        responses[503] = { ...errorResponse(503, why), headers: { 'Retry-After': { description: 'With `database-busy`: seconds to wait before sending the request again', schema: { type: 'integer' } } } };
+      }
       for (const [code, a] of Object.entries(c.alsoAnswers ?? {})) responses[code] = { description: a.description, content: { 'application/json': { schema: schemaOf(a.schema) } } };
       next.responses = responses;
       item[verb] = next;

@@ -38,7 +38,7 @@ export const API_ERROR_CODES = {
   500: 'internal',
   503: 'unavailable',
 } as const;
-export type SpecificErrorCode = 'bad-credentials' | 'account-disabled' | 'email-taken' | 'last-admin' | 'vehicle-name-taken' | 'token-limit' | 'token-cannot' | 'maintenance' | 'cross-site';
+export type SpecificErrorCode = 'bad-credentials' | 'account-disabled' | 'email-taken' | 'last-admin' | 'vehicle-name-taken' | 'token-limit' | 'token-cannot' | 'maintenance' | 'database-busy' | 'cross-site';
 
 export function defaultErrorCode(status: number): string {
   return (API_ERROR_CODES as Record<number, string>)[status] ?? (status >= 500 ? 'internal' : 'error');

@@ -20,7 +20,13 @@ export interface TestServer {
   app: NestFastifyApplication;
   announced: string[];
   env: Record<string, string>;
-  api<T = any>(method: string, path: string, opts?: { token?: string; body?: unknown; headers?: Record<string, string>; raw?: string }): Promise<ApiResponse<T>>;
+  /**
+   * One request. Like a well-behaved client it sends it again after Retry-After when the answer is 503
+   * `database-busy` (nothing was written), up to 5 times, unless `once`.
+   */
+  api<T = any>(method: string, path: string, opts?: { token?: string; body?: unknown; headers?: Record<string, string>; raw?: string; once?: boolean }): Promise<ApiResponse<T>>;
+  /** How many requests `api` sent again after a 503 `database-busy`. */
+  busyRetries: number;
   login(email: string, password: string): Promise<{ accessToken: string; refreshToken: string; user: any }>;
   /** Stops the server; keeps the data dir unless `wipe`. */
   close(wipe?: boolean): Promise<void>;
@@ -60,12 +66,18 @@ export async function startServer(env: Record<string, string> = {}, dataDir?: st
         headers['content-type'] = 'application/json';
         body = JSON.stringify(opts.body);
       }
-      const res = await fetch(url + path, { method, headers, body });
-      const text = await res.text();
-      let parsed: unknown = text;
-      if ((res.headers.get('content-type') ?? '').includes('json') && text) parsed = JSON.parse(text);
-      return { status: res.status, headers: res.headers, body: parsed as any };
+      for (let attempt = 1; ; attempt++) {
+        const res = await fetch(url + path, { method, headers, body });
+        const text = await res.text();
+        let parsed: unknown = text;
+        if ((res.headers.get('content-type') ?? '').includes('json') && text) parsed = JSON.parse(text);
+        const busy = res.status === 503 && (parsed as { code?: string }).code === 'database-busy';
+        if (!busy || opts.once || attempt >= 5) return { status: res.status, headers: res.headers, body: parsed as any };
+        server.busyRetries++;
+        await new Promise((r) => setTimeout(r, Number(res.headers.get('retry-after')) * 1000));
+      }
     },
+    busyRetries: 0,
     async login(email, password) {
       const res = await server.api('POST', '/api/auth/login', { body: { email, password } });
       if (res.status !== 200) throw new Error(`login ${email} failed: ${res.status} ${JSON.stringify(res.body)}`);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { MAX_ATTEMPTS } from '../../src/database/database.service.js';
 import type { DatabaseFactory, TestDatabase } from '../helpers/databases.js';
 import { http, startServerProcess, stopProcess } from '../helpers/process.js';
 import { ADMIN_EMAIL, ADMIN_PASSWORD, startServer, type TestServer } from '../helpers/server.js';
@@ -159,6 +160,7 @@ export function integritySuite(database: DatabaseFactory) {
       assert.equal(failed.statuses.size, 0, `unexpected failures: ${JSON.stringify([...failed.statuses])}`);
 
       // Read back after a restart: what the server acknowledged is in the database, nothing else is.
+      const sentAgain = s.busyRetries;
       await s.close(false);
       s = await startServer(db.env);
       admin = await s.login(ADMIN_EMAIL, ADMIN_PASSWORD);
@@ -174,7 +176,59 @@ export function integritySuite(database: DatabaseFactory) {
         assert.equal((await s.api('GET', '/api/users/me', { token: x.accessToken })).status, 401);
         assert.equal((await s.api('POST', '/api/auth/refresh', { body: { refreshToken: x.refreshToken } })).status, 401);
       }
-      t.diagnostic(`integrity (${db.label}): ${CLIENTS} clients × ${OPS} ops: ${acked.users.size} users, ${acked.vehicles.size} vehicles, ${acked.revoked.length} sign-outs acknowledged — all found after restart`);
+      t.diagnostic(`integrity (${db.label}): ${CLIENTS} clients × ${OPS} ops: ${acked.users.size} users, ${acked.vehicles.size} vehicles, ${acked.revoked.length} sign-outs acknowledged — all found after restart; ${sentAgain} request(s) sent again after 503 database-busy`);
+    });
+
+    it('a unit of work that keeps conflicting is tried again; one that conflicts through every attempt answers 503 with Retry-After and writes nothing', { timeout: 60_000 }, async (t) => {
+      if (db.label !== 'PostgreSQL') return t.skip('SQLite runs one unit of work at a time: nothing conflicts');
+      const made = await s.api('POST', '/api/users', { token: admin.accessToken, body: { email: unique('busy'), password: 'password-123', role: 'user' } });
+      assert.equal(made.status, 201);
+      // Real serialization failures from PostgreSQL: while the counter (a sequence: not rolled back) is at most the
+      // limit, every update of users fails with 40001, as a conflicting concurrent transaction would make it.
+      await db.query(`CREATE SEQUENCE busy_attempts`);
+      await db.query(`CREATE TABLE busy_limit (n int NOT NULL)`);
+      await db.query(`INSERT INTO busy_limit VALUES (3)`);
+      await db.query(`CREATE FUNCTION busy_conflict() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF nextval('busy_attempts') <= (SELECT n FROM busy_limit) THEN
+            RAISE EXCEPTION 'could not serialize access (test)' USING ERRCODE = '40001';
+          END IF;
+          RETURN NEW;
+        END $$`);
+      await db.query(`CREATE TRIGGER busy_conflict BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION busy_conflict()`);
+      const attempts = async () => Number((await db.query(`SELECT last_value FROM busy_attempts`))[0].last_value);
+      const nameNow = async () => (await db.query(`SELECT name FROM users WHERE id = $1`, [made.body.id]))[0].name;
+      try {
+        // Three conflicts, then the fourth attempt goes through: the client sees only its 200.
+        const retried = await s.api('PUT', `/api/users/${made.body.id}`, { token: admin.accessToken, body: { name: 'after three conflicts' }, once: true });
+        assert.equal(retried.status, 200, JSON.stringify(retried.body));
+        assert.equal(retried.body.name, 'after three conflicts');
+        assert.equal(await attempts(), 4, 'three conflicting attempts and the one that went through');
+        assert.equal(await nameNow(), 'after three conflicts');
+
+        // Conflicts on every attempt: 503, the error shape with its code, Retry-After, and the row unchanged.
+        await db.query(`UPDATE busy_limit SET n = 1000000`);
+        await db.query(`ALTER SEQUENCE busy_attempts RESTART`);
+        const refused = await s.api('PUT', `/api/users/${made.body.id}`, { token: admin.accessToken, body: { name: 'never written' }, once: true });
+        assert.equal(refused.status, 503);
+        assert.equal(refused.body.code, 'database-busy');
+        assert.equal(refused.body.statusCode, 503);
+        assert.match(refused.body.message, /try again/);
+        assert.equal(refused.headers.get('retry-after'), '1');
+        const tried = await attempts();
+        assert.equal(tried, MAX_ATTEMPTS, 'every attempt was made before giving up');
+        assert.equal(await nameNow(), 'after three conflicts', 'the refused update wrote nothing');
+        t.diagnostic(`a unit of work conflicting every time was tried ${tried} times, then answered 503`);
+      } finally {
+        await db.query(`DROP TRIGGER busy_conflict ON users`);
+        await db.query(`DROP FUNCTION busy_conflict`);
+        await db.query(`DROP TABLE busy_limit`);
+        await db.query(`DROP SEQUENCE busy_attempts`);
+      }
+      // The conflicts gone, the same request goes through.
+      const later = await s.api('PUT', `/api/users/${made.body.id}`, { token: admin.accessToken, body: { name: 'written later' } });
+      assert.equal(later.status, 200);
+      assert.equal(await nameNow(), 'written later');
     });
 
     it('kill -9 under write load: every acknowledged write survives, no unit of work is half there', { timeout: 180_000 }, async (t) => {

@@ -28,6 +28,8 @@ export function errorText(code: string | undefined, fallback: string): string {
       return $localize`Your session has ended; sign in again`;
     case 'internal':
       return $localize`Something went wrong on the server`;
+    case 'database-busy':
+      return $localize`The server is busy; nothing was saved. Try again in a moment`;
     case 'cross-site':
       return $localize`Requests from another site are refused`;
     // Socket errors.
