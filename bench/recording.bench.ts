@@ -7,8 +7,15 @@
 //   4. what recording costs the relay's own thread: its busy time with 50 drives recorded at once (controls at
 //      30 Hz, each received, forwarded and acked; telemetry at 10 Hz), writers on that thread against the writer
 //      thread the server uses, and nothing recorded as the baseline, in the same run.
+//   5. what starting and ending a recorded drive costs the server: 50 drives begun and ended at once, again and
+//      again, in a real server on SQLite: its main thread's CPU per drive and the SQL statements each drive sends.
 // The recording's cost inside the relay (control p99, video fps) is measured by `npm run bench:relay` (vicer+rec).
 import { McapIndexedReader, McapStreamReader } from '@mcap/core';
+import sqlite3 from 'sqlite3';
+import { createApp, listenAndSeed } from '../backend/src/app.js';
+import { loadConfig } from '../backend/src/config/config.js';
+import { RecordingsService } from '../backend/src/recordings/recordings.service.js';
+import { VehiclesService } from '../backend/src/vehicles/vehicles.service.js';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +26,7 @@ import { performance } from 'node:perf_hooks';
 import type { FrameMeta } from '../backend/src/protocol/index.js';
 import { H264Encoder, type EncodedFrame } from '../apps/vehicle/h264.js';
 import { SimCar, SimRenderer } from '../apps/vehicle/sim.js';
-import { out, round, sleep } from './measure.js';
+import { median, out, round, sleep, threadCpuMs } from './measure.js';
 
 const W = 640;
 const H = 480;
@@ -163,9 +170,9 @@ async function relayThreadCost(where: 'none' | 'relay thread' | 'writer thread',
 }
 
 async function main(): Promise<void> {
-  // BENCH_PARTS=cost: only part 4 (what recording costs the relay's thread), without encoding or the long drive.
-  if (process.env.BENCH_PARTS === 'cost') {
-    await relayCost();
+  // BENCH_PARTS=cost or turns: only part 4 or 5, without encoding or the long drive.
+  if (process.env.BENCH_PARTS === 'cost' || process.env.BENCH_PARTS === 'turns') {
+    await (process.env.BENCH_PARTS === 'cost' ? relayCost() : driveTurns());
     return rmSync(work, { recursive: true, force: true });
   }
   out(`Encoding ${SOURCE_SECONDS} s of the simulator (${W}×${H}, ${FPS} fps): H.264 800k and JPEG q75…`);
@@ -209,7 +216,8 @@ async function main(): Promise<void> {
   for (const [name, c] of Object.entries(checks)) out(`- ${name}: ${c.ok ? 'valid' : `INVALID (${c.why})`} — ${c.messages} messages in ${c.chunks} chunks; schemas ${c.schemas.join(', ')}`);
 
   const relayThread = await relayCost();
-  writeFileSync(join(ROOT, 'bench/results/recording.json'), JSON.stringify({ at: new Date().toISOString(), sourceSeconds: SOURCE_SECONDS, perMinute, memory: { minutes: LONG_MINUTES, before: mb(start.heapUsed), samples, seconds: round(long.seconds) }, checks, relayThread }, null, 2) + '\n');
+  const turns = await driveTurns();
+  writeFileSync(join(ROOT, 'bench/results/recording.json'), JSON.stringify({ at: new Date().toISOString(), sourceSeconds: SOURCE_SECONDS, perMinute, memory: { minutes: LONG_MINUTES, before: mb(start.heapUsed), samples, seconds: round(long.seconds) }, checks, relayThread, turns }, null, 2) + '\n');
   rmSync(work, { recursive: true, force: true });
   if (Object.values(checks).some((c) => !c.ok)) process.exitCode = 1;
 }
@@ -228,6 +236,51 @@ async function relayCost() {
     out(`| ${where === 'none' ? 'none (baseline)' : where} | ${r.busyPct} | ${where === 'none' ? '–' : `+${round(r.busyPct - base)} points`} | ${r.cpuPct} |`);
   }
   return { drives: DRIVES, ...cost };
+}
+
+/**
+ * Part 5: a real server (SQLite in a temp dir, nothing else running in it) whose vehicles all have recording on; 50
+ * drives begin and end at once, 3 times to warm up and 20 measured. Each drive is a row, a file, and the row
+ * completed at its end. Statements are counted at the sqlite3 binding, every one the server sends (BEGIN and COMMIT
+ * included).
+ */
+async function driveTurns() {
+  const DRIVES = Number(process.env.BENCH_DRIVES ?? 50);
+  const TURNS = 20;
+  out(`\n5. Starting and ending recorded drives: ${DRIVES} at once, ${TURNS} times, in a server on SQLite`);
+  let statements = 0;
+  for (const k of ['run', 'all'] as const) {
+    const proto = sqlite3.Database.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
+    const send = proto[k];
+    proto[k] = function (this: unknown, ...args: unknown[]) {
+      statements++;
+      return send.apply(this, args);
+    };
+  }
+  const dir = join(work, 'server');
+  const config = loadConfig({ DATA_DIR: dir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', ADMIN_EMAIL: 'bench@vicer.test', ADMIN_PASSWORD: 'bench-password-1', VICER_DEMO: '0' });
+  const app = await createApp(config);
+  await listenAndSeed(app, config, { announce: () => undefined });
+  const recordings = app.get(RecordingsService);
+  const ids: string[] = [];
+  for (let i = 0; i < DRIVES; i++) ids.push((await app.get(VehiclesService).create(`bench-${i}`)).id);
+  for (const id of ids) await recordings.setEnabled(id, true);
+  const perDrive: number[] = [];
+  const sent: number[] = [];
+  for (let turn = 0; turn < TURNS + 3; turn++) {
+    const [cpu0, sent0] = [threadCpuMs(process.pid).main, statements];
+    ids.forEach((id, i) => recordings.driveStarted(id, { userId: `driver-${i}`, name: `Driver ${i}` }));
+    await Promise.all(ids.map((id) => recordings.driveEnded(id, 'released')));
+    if (turn < 3) continue;
+    perDrive.push((threadCpuMs(process.pid).main - cpu0) / DRIVES);
+    sent.push((statements - sent0) / DRIVES);
+  }
+  await app.close();
+  const result = { drives: DRIVES, turns: TURNS, mainThreadMsPerDrive: { median: round(median(perDrive)), min: round(Math.min(...perDrive)), max: round(Math.max(...perDrive)) }, statementsPerDrive: median(sent) };
+  out('| main thread CPU per drive (median, min–max) | SQL statements per drive |');
+  out('|---|---|');
+  out(`| ${result.mainThreadMsPerDrive.median} ms (${result.mainThreadMsPerDrive.min}–${result.mainThreadMsPerDrive.max}) | ${result.statementsPerDrive} |`);
+  return result;
 }
 
 main().catch((err) => {

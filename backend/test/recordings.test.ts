@@ -479,7 +479,12 @@ describe('recordings: kill -9 during a drive', () => {
       await sleep(20);
     }
     await d.next('control:ack', (a) => a.seq === 60, 5000);
-    await sleep(300);
+    // The writer runs at idle priority: on a busy machine it may lag. Killed once 40 frames' worth is on disk (the
+    // file grows by 64 KiB chunks as the drive goes on, so this also shows nothing waits in memory for the end).
+    const dir = join(dataDir, 'recordings');
+    const onDisk = () => readdirSync(dir).filter((f) => f.endsWith('.mcap')).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
+    const deadline = Date.now() + 60_000;
+    while (onDisk() < 40 * jpeg.length && Date.now() < deadline) await sleep(50);
     await stopProcess(first, 'SIGKILL');
     v.close();
     d.close();

@@ -62,6 +62,8 @@ export class RecordingsService implements OnModuleInit, OnApplicationShutdown {
   /** The files are written on a thread of their own, never in the relay's way. */
   private readonly thread = new RecorderThread();
   private readonly enabled = new Set<string>();
+  /** Vehicles' names by id: a vehicle is never renamed, and each drive's row and file carry the name. */
+  private readonly vehicleNames = new Map<string, string>();
   private timer?: NodeJS.Timeout;
   private startFrames: (vehicleId: string) => { meta: RelayedFrameMeta; bytes: Buffer }[] = () => [];
   /** On the vehicle's instance: the instance recording its drive when that is another one (the driver's). */
@@ -126,6 +128,14 @@ export class RecordingsService implements OnModuleInit, OnApplicationShutdown {
     return this.config.recordings.all || this.enabled.has(vehicleId);
   }
 
+  /**
+   * Whether a message of the vehicle may go into a recording, here or on the driver's instance: false lets the relay
+   * skip building the record for the drives nobody records.
+   */
+  mayRecord(vehicleId: string): boolean {
+    return this.isEnabled(vehicleId) || this.recording(vehicleId);
+  }
+
   async setEnabled(vehicleId: string, on: boolean): Promise<void> {
     await this.db.transaction(async (m) => {
       if (!(await m.existsBy(Vehicle, { id: vehicleId }))) throw new NotFoundException('Vehicle not found');
@@ -186,8 +196,8 @@ export class RecordingsService implements OnModuleInit, OnApplicationShutdown {
     live.file.event({ kind: 'end', reason });
     const bytes = await live.file.close().catch(() => 0);
     if (live.file.error) this.logger.warn(`recording ${live.row.id} stopped early: ${live.file.error.message}`);
-    await this.db
-      .transaction((m) => m.update(Recording, { id: live.row.id }, { endedAt: new Date(), bytes, endReason: reason }))
+    await this.db.dataSource.manager
+      .update(Recording, { id: live.row.id }, { endedAt: new Date(), bytes, endReason: reason })
       .catch((err) => this.logger.warn(`cannot close recording ${live.row.id}: ${(err as Error).message}`));
   }
 
@@ -344,11 +354,16 @@ export class RecordingsService implements OnModuleInit, OnApplicationShutdown {
   }
 
   private async start(vehicleId: string, driver: Driver): Promise<Recorder> {
-    const vehicle = await this.db.dataSource.manager.findOneBy(Vehicle, { id: vehicleId });
+    let vehicleName = this.vehicleNames.get(vehicleId);
+    if (vehicleName === undefined) {
+      const vehicle = await this.db.dataSource.manager.findOneBy(Vehicle, { id: vehicleId });
+      vehicleName = vehicle?.name ?? vehicleId;
+      if (vehicle) this.vehicleNames.set(vehicleId, vehicleName);
+    }
     const row: Recording = {
       id: randomUUID(),
       vehicleId,
-      vehicleName: vehicle?.name ?? vehicleId,
+      vehicleName,
       driverId: driver.userId,
       driverName: driver.name,
       connectionId: driver.connectionId ?? null,
@@ -360,7 +375,8 @@ export class RecordingsService implements OnModuleInit, OnApplicationShutdown {
       repaired: false,
     };
     // The row first: a file the server crashes on is always known, and repaired on the next start.
-    await this.db.transaction((m) => m.insert(Recording, row));
+    // One statement, atomic on its own; the row is complete as given, so nothing is read back after it.
+    await this.db.dataSource.createQueryBuilder().insert().into(Recording).values(row).updateEntity(false).execute();
     const file = await this.thread.create(this.pathOf(row.id), { vehicleId, vehicle: row.vehicleName, driverId: driver.userId, driver: driver.name, startedAt: row.startedAt.toISOString() });
     this.live.set(vehicleId, { row, file });
     return file;

@@ -290,7 +290,7 @@ export class DrivingService implements OnModuleInit, OnModuleDestroy {
       return;
     }
     v.socket.emit(EV.control, { seq, throttle, steer, sentAt } satisfies VehicleControl);
-    this.recordings.controlForwarded(vehicleId, { seq, throttle, steer, sentAt, driverId: h.lock.userId, driver: h.lock.name });
+    if (this.recordings.mayRecord(vehicleId)) this.recordings.controlForwarded(vehicleId, { seq, throttle, steer, sentAt, driverId: h.lock.userId, driver: h.lock.name });
     h.lastForwardAt = Date.now();
     h.leaseStopped = false;
     this.count(vehicleId).controlsForwarded++;
