@@ -104,7 +104,11 @@ export class VehicleAgent {
         if (err.message === 'unauthorized') {
           reject(new Error('the server refused the vehicle token (unauthorized)'));
           this.stop('shutdown');
-        } else this.opts.log(`cannot connect: ${err.message}; retrying`);
+        } else {
+          this.opts.log(`cannot connect: ${err.message}; retrying`);
+          // A refusal by the server itself (its database away, say) is not retried by the client on its own.
+          if (!socket.active) setTimeout(() => !this.stopped && socket.connect(), 1000 + Math.random() * 1000);
+        }
       });
       socket.on(EV.control, (c: VehicleControl) => this.onControl(c));
       socket.on(EV.stop, () => this.apply(null, 0, 0, 'stop'));

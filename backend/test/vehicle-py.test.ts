@@ -112,6 +112,36 @@ describe('Python vehicle (apps/vehicle-py, python-socketio)', () => {
     assert.match(bad.log(), /--server must be an http\(s\) URL/);
   });
 
+  it('a database failure during its handshake is passing: it keeps trying and comes online once the database answers', { timeout: 60_000 }, async () => {
+    const v = await register('py-db-away');
+    const w = await connectPeer(server.url, { token: admin });
+    peers.push(w);
+    // The server cannot check vehicle tokens while its vehicles table is away (a real failure of its database).
+    const rename = async (from: string, to: string) => {
+      for (let i = 0; ; i++) {
+        try {
+          return await db.query(`ALTER TABLE ${from} RENAME TO ${to}`);
+        } catch (err) {
+          if (i >= 50 || !/SQLITE_BUSY/.test(String(err))) throw err;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+    };
+    await rename('vehicles', 'vehicles_away');
+    let py: PyVehicle;
+    try {
+      py = runPy(['--server', server.url, '--token', v.token, '--source', 'test', '--fps', '5']);
+      running.push(py);
+      await waitFor(() => (/cannot connect: .*retrying/.test(py.log()) ? true : undefined), 20_000);
+    } finally {
+      await rename('vehicles_away', 'vehicles');
+    }
+    await w.next('vehicle:state', (st) => st.vehicleId === v.id && st.online, 30_000);
+    assert.equal(py.child.exitCode, null, 'it is still running');
+    assert.doesNotMatch(py.log(), /refused the vehicle token|Traceback/);
+    py.child.kill('SIGTERM');
+  });
+
   it('SIGTERM closes every socket at once: the server exits without waiting for the Python client', { timeout: 60_000 }, async (t) => {
     const v = await register('py-shutdown');
     const py = runPy(['--server', server.url, '--token', v.token, '--source', 'test', '--fps', '5']);

@@ -1,6 +1,6 @@
 import { RecordingsService } from '../recordings/recordings.service.js';
 import { DashboardService } from '../dashboard/dashboard.service.js';
-import { Logger, type BeforeApplicationShutdown, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { HttpException, Logger, type BeforeApplicationShutdown, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { WebSocketGateway, WebSocketServer, type OnGatewayConnection, type OnGatewayDisconnect, type OnGatewayInit } from '@nestjs/websockets';
 import type { Namespace, Socket } from 'socket.io';
 import type { Duplex } from 'node:stream';
@@ -10,6 +10,7 @@ import type { Principal, SocketPrincipal } from '../auth/decorators.js';
 import { CallError, CallsService } from '../calls/calls.service.js';
 import { ClusterService } from '../cluster/cluster.service.js';
 import { ConnectionsService } from '../connections/connections.service.js';
+import { DatabaseBusyError } from '../database/database.service.js';
 import { requestContext } from '../logging/logger.js';
 import {
   CALL_EVENTS,
@@ -217,8 +218,20 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
           (socket.data as SocketData) = { principal, ...(caps?.success ? { caps: caps.data } : {}) };
           next();
         })
-        .catch(() => next(new Error('unauthorized')));
+        .catch((err: unknown) => next(this.handshakeRefusal(err)));
     });
+  }
+
+  /**
+   * Credentials refused (a 4xx from the auth path: bad, expired or revoked token, unknown vehicle) say `unauthorized`,
+   * and clients stop or sign in again. Anything else (the database away or busy) is passing: a message with a code,
+   * and clients try again; a vehicle agent must not shut down over its server's database hiccup.
+   */
+  private handshakeRefusal(err: unknown): Error {
+    if (err instanceof HttpException && err.getStatus() < 500) return new Error('unauthorized');
+    const code = err instanceof DatabaseBusyError ? 'database-busy' : 'unavailable';
+    if (code === 'unavailable') this.logger.error({ err }, 'cannot check a handshake');
+    return Object.assign(new Error('the server cannot check credentials right now; try again'), { data: { code } });
   }
 
   handleConnection(socket: Socket): void {

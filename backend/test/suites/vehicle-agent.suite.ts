@@ -158,6 +158,46 @@ export function vehicleAgentSuite(database: DatabaseFactory) {
       agent.child.kill('SIGTERM');
     });
 
+    it('a database failure during the handshake is not a refused token: the agent keeps trying and comes online once the database answers', { timeout: 60_000 }, async () => {
+      const v = await register();
+      // The vehicles table gone for a while: the server cannot check any vehicle token (its database fails, for real).
+      const rename = async (from: string, to: string) => {
+        // SQLite: the server may hold the write lock for a moment.
+        for (let i = 0; ; i++) {
+          try {
+            return await db.query(`ALTER TABLE ${from} RENAME TO ${to}`);
+          } catch (err) {
+            if (i >= 50 || !/SQLITE_BUSY/.test(String(err))) throw err;
+            await sleep(50);
+          }
+        }
+      };
+      // Watching for the vehicle to come online (users' handshakes do not read the vehicles table).
+      const w = await connectPeer(s.url, { token: admin });
+      peers.push(w);
+      await rename('vehicles', 'vehicles_away');
+      let agent: RunningAgent;
+      try {
+        const refused = await connectPeer(s.url, { vehicleToken: v.token }).then(
+          (p) => (p.close(), undefined),
+          (err: Error & { data?: { code?: string } }) => err,
+        );
+        assert.ok(refused, 'the handshake was refused');
+        assert.notEqual(refused.message, 'unauthorized');
+        assert.equal(refused.data?.code, 'unavailable');
+        agent = runAgent(['--server', s.url, '--token', v.token, '--codec', 'jpeg', '--fps', '5', '--size', '160x120']);
+        agents.push(agent);
+        await waitFor(() => (/cannot connect: .*retrying/.test(agent.stderr()) ? true : undefined), 15_000);
+      } finally {
+        await rename('vehicles_away', 'vehicles');
+      }
+      // The same token works as soon as the database answers, and the agent never gave up.
+      await w.next('vehicle:state', (st) => st.vehicleId === v.id && st.online, 30_000);
+      assert.equal(agent.child.exitCode, null, 'the agent is still running');
+      assert.doesNotMatch(agent.stderr(), /unauthorized/);
+      agent.child.kill('SIGTERM');
+    });
+
     it('refuses bad arguments with a message (exit 2) and a bad token (exit 1)', async () => {
       for (const args of [['--token', 't', '--fps', '0'], ['--token', 't', '--size', 'big'], ['--token', 't', '--source', 'webcam'], ['--server', 'ftp://x', '--token', 't'], ['--bogus', '1'], []]) {
         const r = spawnSync(process.execPath, [AGENT, ...args], { encoding: 'utf8', env: { ...process.env, VICER_VEHICLE_TOKEN: '' } });

@@ -103,6 +103,8 @@ export class RelaySocketService {
       const maintenance = (err as { data?: { code?: string } }).data?.code === 'maintenance';
       this.status.set(maintenance ? 'refused' : 'reconnecting');
       if (maintenance) this.notice.set(err.message);
+      // Refused by the server for a moment (its database away or busy): the client does not retry that by itself.
+      else if (!socket.active) setTimeout(() => this.socket === socket && !socket.connected && socket.connect(), 1000 + Math.random() * 1000);
     });
     socket.on(CONNECTIONS_EVENTS.kicked, (k: { message: string }) => {
       this.status.set('kicked');
