@@ -3,6 +3,7 @@ import { io, type Socket } from 'socket.io-client';
 import {
   ClockSync,
   encodeFrameMessage,
+  HANDSHAKE_UNAUTHORIZED,
   RELAY_EVENTS as EV,
   RELAY_LIMITS,
   RELAY_NAMESPACE,
@@ -101,7 +102,7 @@ export class VehicleAgent {
         if (reason === 'io server disconnect' && !this.stopped) setTimeout(() => socket.connect(), 1000);
       });
       socket.on('connect_error', (err) => {
-        if (err.message === 'unauthorized') {
+        if (err.message === HANDSHAKE_UNAUTHORIZED) {
           reject(new Error('the server refused the vehicle token (unauthorized)'));
           this.stop('shutdown');
         } else {

@@ -83,6 +83,16 @@ export const RELAY_EVENTS = {
   error: 'error',
 } as const;
 
+/**
+ * A refused handshake's connect_error: the message `unauthorized` when the credentials will not work (stop, or sign
+ * in again); otherwise its `data` says why, and the client tries again later.
+ */
+export const HANDSHAKE_UNAUTHORIZED = 'unauthorized';
+export const HANDSHAKE_REFUSALS = ['maintenance', 'unavailable', 'database-busy'] as const;
+export interface HandshakeRefusal {
+  code: (typeof HANDSHAKE_REFUSALS)[number];
+}
+
 export const RELAY_ERRORS = [
   'invalid-payload',
   'unknown-event',

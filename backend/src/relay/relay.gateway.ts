@@ -13,6 +13,8 @@ import { ConnectionsService } from '../connections/connections.service.js';
 import { DatabaseBusyError } from '../database/database.service.js';
 import { requestContext } from '../logging/logger.js';
 import {
+  HANDSHAKE_UNAUTHORIZED,
+  type HandshakeRefusal,
   CALL_EVENTS,
   can,
   DASHBOARD_EVENTS,
@@ -210,7 +212,7 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
         .verifyHandshake(socket.handshake.auth)
         .then(async (principal) => {
           const refused = await this.admission(principal);
-          if (refused) return next(Object.assign(new Error(refused), { data: { code: 'maintenance' } }));
+          if (refused) return next(Object.assign(new Error(refused), { data: { code: 'maintenance' } satisfies HandshakeRefusal }));
           if (principal.kind === 'vehicle') await this.vehicles.get(principal.vehicleId);
           // A vehicle may say what video it sends right in its handshake, so its first watchers get the right codec.
           const given = (socket.handshake.auth as { caps?: unknown } | undefined)?.caps;
@@ -228,10 +230,10 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
    * and clients try again; a vehicle agent must not shut down over its server's database hiccup.
    */
   private handshakeRefusal(err: unknown): Error {
-    if (err instanceof HttpException && err.getStatus() < 500) return new Error('unauthorized');
-    const code = err instanceof DatabaseBusyError ? 'database-busy' : 'unavailable';
-    if (code === 'unavailable') this.logger.error({ err }, 'cannot check a handshake');
-    return Object.assign(new Error('the server cannot check credentials right now; try again'), { data: { code } });
+    if (err instanceof HttpException && err.getStatus() < 500) return new Error(HANDSHAKE_UNAUTHORIZED);
+    const data: HandshakeRefusal = { code: err instanceof DatabaseBusyError ? 'database-busy' : 'unavailable' };
+    if (data.code === 'unavailable') this.logger.error({ err }, 'cannot check a handshake');
+    return Object.assign(new Error('the server cannot check credentials right now; try again'), { data });
   }
 
   handleConnection(socket: Socket): void {

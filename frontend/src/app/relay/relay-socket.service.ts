@@ -1,5 +1,5 @@
 import { DestroyRef, effect, inject, Injectable, signal, untracked } from '@angular/core';
-import { ClockSync, CONNECTIONS_EVENTS, encodeFrameAck, RELAY_EVENTS, RELAY_NAMESPACE, type ClockAck, type FrameAck, type PresenceEntry } from '@vicer/protocol';
+import { ClockSync, CONNECTIONS_EVENTS, encodeFrameAck, HANDSHAKE_UNAUTHORIZED, RELAY_EVENTS, RELAY_NAMESPACE, type ClockAck, type FrameAck, type HandshakeRefusal, type PresenceEntry } from '@vicer/protocol';
 import { io, type Socket } from 'socket.io-client';
 import { AuthService } from '../auth/auth.service';
 
@@ -96,11 +96,11 @@ export class RelaySocketService {
       if (reason === 'io server disconnect') void this.auth.refresh().then((t) => t && socket.connect());
     });
     socket.on('connect_error', (err) => {
-      if (err.message === 'unauthorized') {
+      if (err.message === HANDSHAKE_UNAUTHORIZED) {
         void this.auth.refresh().then((t) => (t ? socket.connect() : this.close()));
         return;
       }
-      const maintenance = (err as { data?: { code?: string } }).data?.code === 'maintenance';
+      const maintenance = (err as { data?: Partial<HandshakeRefusal> }).data?.code === 'maintenance';
       this.status.set(maintenance ? 'refused' : 'reconnecting');
       if (maintenance) this.notice.set(err.message);
       // Refused by the server for a moment (its database away or busy): the client does not retry that by itself.
