@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ROOT } from '../src/config/paths.js';
-import { sqliteDatabase, type TestDatabase } from './helpers/databases.js';
+import { renameTable, sqliteDatabase, type TestDatabase } from './helpers/databases.js';
 import { http, startServerProcess, stopProcess, type ServerProcess } from './helpers/process.js';
 import { ADMIN_EMAIL, ADMIN_PASSWORD } from './helpers/server.js';
 import { connectPeer, type Peer } from './helpers/sockets.js';
@@ -117,24 +117,14 @@ describe('Python vehicle (apps/vehicle-py, python-socketio)', () => {
     const w = await connectPeer(server.url, { token: admin });
     peers.push(w);
     // The server cannot check vehicle tokens while its vehicles table is away (a real failure of its database).
-    const rename = async (from: string, to: string) => {
-      for (let i = 0; ; i++) {
-        try {
-          return await db.query(`ALTER TABLE ${from} RENAME TO ${to}`);
-        } catch (err) {
-          if (i >= 50 || !/SQLITE_BUSY/.test(String(err))) throw err;
-          await new Promise((r) => setTimeout(r, 50));
-        }
-      }
-    };
-    await rename('vehicles', 'vehicles_away');
+    await renameTable(db, 'vehicles', 'vehicles_away');
     let py: PyVehicle;
     try {
       py = runPy(['--server', server.url, '--token', v.token, '--source', 'test', '--fps', '5']);
       running.push(py);
       await waitFor(() => (/cannot connect: .*retrying/.test(py.log()) ? true : undefined), 20_000);
     } finally {
-      await rename('vehicles_away', 'vehicles');
+      await renameTable(db, 'vehicles_away', 'vehicles');
     }
     await w.next('vehicle:state', (st) => st.vehicleId === v.id && st.online, 30_000);
     assert.equal(py.child.exitCode, null, 'it is still running');

@@ -36,10 +36,6 @@ export function toErrorBody(exception: unknown): ApiErrorBody {
     if (status === HttpStatus.PAYLOAD_TOO_LARGE) body.message = FASTIFY_MESSAGES.FST_ERR_CTP_BODY_TOO_LARGE;
     return body;
   }
-  if (exception instanceof DatabaseBusyError) {
-    const code: SpecificErrorCode = 'database-busy';
-    return { statusCode: 503, code, error: STATUS_CODES[503]!, message: 'The database is busy with conflicting changes; nothing was written: try again' };
-  }
   const fastifyError = exception as { statusCode?: number; message?: string; code?: string };
   if (typeof fastifyError?.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
     // Fastify's own client errors (malformed JSON, body too large, bad content type).
@@ -56,16 +52,18 @@ export class ApiExceptionFilter implements ExceptionFilter {
 
   constructor(private readonly spaFallback?: (req: FastifyRequest, reply: FastifyReply) => boolean) {}
 
-  catch(exception: unknown, host: ArgumentsHost): void {
+  catch(thrown: unknown, host: ArgumentsHost): void {
+    // A busy database wrote nothing: a 503 with Retry-After, through the same path as any error with headers.
+    const busy = thrown instanceof DatabaseBusyError;
+    const exception = busy ? new HttpErrorWithHeaders(503, 'The database is busy with conflicting changes; nothing was written: try again', { 'retry-after': String(thrown.retryAfterS) }, 'database-busy' satisfies SpecificErrorCode) : thrown;
     const ctx = host.switchToHttp();
     const reply = ctx.getResponse<FastifyReply>();
     const req = ctx.getRequest<FastifyRequest>();
     const body = toErrorBody(exception);
     if (body.statusCode === HttpStatus.NOT_FOUND && this.spaFallback?.(req, reply)) return;
     // A busy database is logged where it gave up (warn); it is not a fault of the server's.
-    if (body.statusCode >= 500 && !(exception instanceof DatabaseBusyError)) this.logger.error({ err: exception, reqId: req.id }, 'request failed');
+    if (body.statusCode >= 500 && !busy) this.logger.error({ err: exception, reqId: req.id }, 'request failed');
     if (exception instanceof HttpErrorWithHeaders) reply.headers(exception.headers);
-    if (exception instanceof DatabaseBusyError) reply.header('retry-after', String(exception.retryAfterS));
     reply.status(body.statusCode).type('application/json; charset=utf-8').send(body);
   }
 }

@@ -65,6 +65,22 @@ export async function pgDatabase(): Promise<TestDatabase> {
   };
 }
 
+/**
+ * Renames a table under a running server (to make its database fail for real, then answer again). On SQLite the
+ * server may hold the write lock for a moment: tried again while SQLite says it is busy.
+ */
+export async function renameTable(db: TestDatabase, from: string, to: string): Promise<void> {
+  for (let i = 0; ; i++) {
+    try {
+      await db.query(`ALTER TABLE ${from} RENAME TO ${to}`);
+      return;
+    } catch (err) {
+      if (i >= 50 || !/SQLITE_BUSY/.test(String(err))) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
 export const DATABASES: Record<TestDatabase['label'], DatabaseFactory> = { SQLite: sqliteDatabase, PostgreSQL: pgDatabase };
 
 let started: Promise<string> | undefined;

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { AGENT, runAgent, waitFor, type RunningAgent } from '../helpers/agent.js';
 import { ADMIN_EMAIL, ADMIN_PASSWORD, startServer, type TestServer } from '../helpers/server.js';
 import { connectPeer, sleep, type Peer } from '../helpers/sockets.js';
-import type { DatabaseFactory, TestDatabase } from '../helpers/databases.js';
+import { renameTable, type DatabaseFactory, type TestDatabase } from '../helpers/databases.js';
 
 /** The vehicle agent as a child process against a real server; on SQLite and PostgreSQL. */
 export function vehicleAgentSuite(database: DatabaseFactory) {
@@ -161,21 +161,10 @@ export function vehicleAgentSuite(database: DatabaseFactory) {
     it('a database failure during the handshake is not a refused token: the agent keeps trying and comes online once the database answers', { timeout: 60_000 }, async () => {
       const v = await register();
       // The vehicles table gone for a while: the server cannot check any vehicle token (its database fails, for real).
-      const rename = async (from: string, to: string) => {
-        // SQLite: the server may hold the write lock for a moment.
-        for (let i = 0; ; i++) {
-          try {
-            return await db.query(`ALTER TABLE ${from} RENAME TO ${to}`);
-          } catch (err) {
-            if (i >= 50 || !/SQLITE_BUSY/.test(String(err))) throw err;
-            await sleep(50);
-          }
-        }
-      };
       // Watching for the vehicle to come online (users' handshakes do not read the vehicles table).
       const w = await connectPeer(s.url, { token: admin });
       peers.push(w);
-      await rename('vehicles', 'vehicles_away');
+      await renameTable(db, 'vehicles', 'vehicles_away');
       let agent: RunningAgent;
       try {
         const refused = await connectPeer(s.url, { vehicleToken: v.token }).then(
@@ -189,7 +178,7 @@ export function vehicleAgentSuite(database: DatabaseFactory) {
         agents.push(agent);
         await waitFor(() => (/cannot connect: .*retrying/.test(agent.stderr()) ? true : undefined), 15_000);
       } finally {
-        await rename('vehicles_away', 'vehicles');
+        await renameTable(db, 'vehicles_away', 'vehicles');
       }
       // The same token works as soon as the database answers, and the agent never gave up.
       await w.next('vehicle:state', (st) => st.vehicleId === v.id && st.online, 30_000);
