@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import 'reflect-metadata';
 import secureJsonParse from 'secure-json-parse';
 import { AppModule } from './app.module.js';
-import type { AppConfig } from './config/config.js';
+import { configWarnings, proxyTrust, type AppConfig } from './config/config.js';
 import { VERSION, WEB_ROOT } from './config/paths.js';
 import { ApiExceptionFilter } from './http/api-exception.filter.js';
 import { completeDocument } from './http/contract.js';
@@ -33,9 +33,11 @@ export const BODY_MAX_DEPTH = 32;
 /** Builds the whole server (API, sockets, web app) without listening; main.ts and the tests both use it. */
 export async function createApp(config: AppConfig): Promise<NestFastifyApplication> {
   const logger = createLogger(config.logLevel);
+  for (const warning of configWarnings(config)) logger.warn(warning);
   const adapter = new FastifyAdapter({
     loggerInstance: logger,
-    trustProxy: config.trustProxy as boolean,
+    // A function, so that a hop count means that many proxies (Fastify alone would read a number as "trust none").
+    trustProxy: proxyTrust(config.trustProxy) ?? false,
     bodyLimit: BODY_LIMIT_BYTES,
     genReqId: (req: { headers: Record<string, string | string[] | undefined> }) => {
       const given = req.headers['x-request-id'];

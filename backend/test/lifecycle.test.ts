@@ -4,7 +4,8 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfig } from '../src/config/config.js';
+import { ConfigError, configWarnings, loadConfig } from '../src/config/config.js';
+import { isLocalScrape } from '../src/metrics/metrics.controller.js';
 import { ROOT } from '../src/config/paths.js';
 import { startServer } from './helpers/server.js';
 
@@ -59,15 +60,34 @@ describe('configuration', () => {
     ['JWT_SECRET', 'too-short'],
     ['ADMIN_EMAIL', 'nobody'],
     ['DATABASE_URL', 'mysql://x'],
-    ['TRUST_PROXY', ''],
+    ['TRUST_PROXY', 'yes'],
+    ['TRUST_PROXY', '10.0.0.0/99'],
+    ['TRUST_PROXY', '1000'],
     ['CORS_ORIGINS', 'example.com'],
     ['CONNECTION_RETENTION_DAYS', '0'],
   ] as const) {
-    if (value === '') continue;
     it(`rejects ${name}=${value} naming the variable`, () => {
       assert.throws(() => loadConfig({ DATA_DIR: tmpdir(), [name]: value }), (err: unknown) => err instanceof ConfigError && err.message.includes(name));
     });
   }
+  it('TRUST_PROXY: a number is a hop count, true must be spelled out (and is warned about), a list names proxies', () => {
+    const at = (v: string) => loadConfig({ DATA_DIR: tmpdir(), TRUST_PROXY: v });
+    assert.equal(at('1').trustProxy, 1, 'one proxy, not every hop');
+    assert.equal(at('2').trustProxy, 2);
+    assert.equal(at('0').trustProxy, false);
+    assert.equal(at('false').trustProxy, false);
+    assert.deepEqual(at('127.0.0.1, 10.0.0.0/8').trustProxy, ['127.0.0.1', '10.0.0.0/8']);
+    assert.equal(at('true').trustProxy, true);
+    assert.match(configWarnings(at('true')).join('\n'), /TRUST_PROXY=true believes every X-Forwarded-For/);
+    assert.deepEqual(configWarnings(at('1')), []);
+  });
+  it('metrics without a token: the connection itself must be local, whatever a header says', () => {
+    assert.equal(isLocalScrape('127.0.0.1', '127.0.0.1'), true);
+    assert.equal(isLocalScrape('::ffff:127.0.0.1', '::1'), true);
+    assert.equal(isLocalScrape('203.0.113.9', '127.0.0.1'), false, 'X-Forwarded-For: 127.0.0.1 from outside');
+    assert.equal(isLocalScrape('127.0.0.1', '203.0.113.9'), false, 'a local proxy forwarding an outsider');
+    assert.equal(isLocalScrape(undefined, '127.0.0.1'), false);
+  });
   it('applies the documented defaults', () => {
     const dir = mkdtempSync(join(tmpdir(), 'vicer-cfg-'));
     const c = loadConfig({ DATA_DIR: dir });

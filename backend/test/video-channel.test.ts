@@ -34,7 +34,7 @@ describe('VideoChannel: one flow control for JPEG and H.264', () => {
     ch.watch('a', 'u', 'A', 'jpeg');
     for (let s = 0; s < 5; s++) ch.push(jpeg(s), Buffer.alloc(10));
     assert.deepEqual(got('a'), [0, 1]);
-    assert.equal(ch.ack('a', 0), true);
+    assert.equal(ch.ack('a', 0), 'credited');
     assert.deepEqual(got('a'), [0, 1, 4], 'the newest, not the next in line');
   });
 
@@ -57,8 +57,53 @@ describe('VideoChannel: one flow control for JPEG and H.264', () => {
     ch.push(h264(8, true), Buffer.alloc(10));
     assert.deepEqual(got('w'), [0, 1, 2, 3], 'even a key frame waits for credit');
     ch.push(h264(9), Buffer.alloc(10));
-    assert.equal(ch.ack('w', 3), true);
+    assert.equal(ch.ack('w', 3), 'credited');
     assert.deepEqual(got('w'), [0, 1, 2, 3, 8, 9], 'resumed from the key frame 8, never with 4–7');
+  });
+
+  it('an ack for a frame never sent to that watcher is refused and returns no credit; a fresh stream forgets the old one', () => {
+    const { ch, got } = channel();
+    ch.watch('w', 'u', 'W', 'jpeg');
+    for (let s = 0; s < 4; s++) ch.push(jpeg(s), Buffer.alloc(10));
+    assert.deepEqual(got('w'), [0, 1]);
+    assert.equal(ch.ack('w', Number.MAX_SAFE_INTEGER), 'unsent');
+    assert.equal(ch.ack('w', 2), 'unsent', 'skipped, never sent');
+    assert.deepEqual(got('w'), [0, 1], 'no credit came back');
+    assert.equal(ch.watcherStats()[0].inFlight, 2);
+    ch.clearLatest();
+    assert.equal(ch.ack('w', 1), 'stale', 'a late ack of the old stream is no lie');
+  });
+
+  it('a watcher whose connection holds more than its byte bound skips, however it acks; it resumes once the bytes are gone', () => {
+    const got = new Map<string, number[]>();
+    const backlog = new Map<string, number>([['slow', 0], ['fast', 0]]);
+    const ch = new VideoChannel(
+      'v1',
+      (ids: string[], f: Frame) => ids.forEach((id) => {
+        got.set(id, [...(got.get(id) ?? []), f.meta.seq]);
+        if (id === 'slow') backlog.set(id, backlog.get(id)! + f.bytes.length);
+      }),
+      () => undefined,
+      { jpeg: 2, h264: 4 },
+      1 << 20,
+      (id) => backlog.get(id) ?? 0,
+      250,
+    );
+    ch.push(h264(0, true), Buffer.alloc(100));
+    ch.watch('slow', 'u', 'S', 'h264');
+    ch.watch('fast', 'u', 'F', 'h264');
+    for (let s = 1; s < 20; s++) {
+      ch.push(h264(s), Buffer.alloc(100));
+      // Both ack everything they were sent, at once.
+      ch.ack('slow', got.get('slow')!.at(-1)!);
+      ch.ack('fast', got.get('fast')!.at(-1)!);
+    }
+    assert.equal(got.get('fast')!.length, 20, 'the reader gets every frame');
+    assert.deepEqual(got.get('slow'), [0, 1, 2], 'the non-reader stops at its bound (300 > 250 bytes)');
+    assert.equal(ch.watcherStats().find((w) => w.name === 'S')!.skipped, 17);
+    backlog.set('slow', 0);
+    ch.push(h264(20, true), Buffer.alloc(100));
+    assert.deepEqual(got.get('slow')!.slice(3), [20], 'flushed: back from the next key frame');
   });
 
   it('acks are cumulative: one ack settles every earlier frame, even when the acked one was sent outside the window', () => {
@@ -68,8 +113,8 @@ describe('VideoChannel: one flow control for JPEG and H.264', () => {
     ch.push(h264(2), Buffer.alloc(10));
     ch.watch('w', 'u', 'W', 'h264'); // 0 and 1 sent without credit, 2 with
     ch.push(h264(3), Buffer.alloc(10));
-    assert.equal(ch.ack('w', 1), false, 'nothing in flight up to 1');
-    assert.equal(ch.ack('w', 3), true);
+    assert.equal(ch.ack('w', 1), 'stale', 'nothing in flight up to 1');
+    assert.equal(ch.ack('w', 3), 'credited');
     assert.equal(ch.watcherStats()[0].inFlight, 0);
     assert.equal(ch.watcherStats()[0].acked, 2);
     assert.deepEqual(got('w'), [0, 1, 2, 3]);

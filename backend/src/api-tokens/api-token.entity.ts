@@ -16,6 +16,10 @@ export class ApiToken {
   @Column('varchar', { length: 16 })
   prefix: string;
 
+  /** Its scopes (TOKEN_SCOPES), comma-separated. */
+  @Column('varchar', { length: 200 })
+  scopes: string;
+
   @Index('UQ_api_tokens_tokenHash', { unique: true })
   @Column('varchar', { length: 64 })
   tokenHash: string;

@@ -4,7 +4,7 @@ import { IsNull, MoreThan } from 'typeorm';
 import { sha256 } from '../auth/auth.service.js';
 import type { Principal } from '../auth/decorators.js';
 import { DatabaseService } from '../database/database.service.js';
-import { API_TOKEN_PREFIX, API_TOKENS_PER_USER, can, type ApiTokenView, type CreatedApiToken } from '../protocol/index.js';
+import { API_TOKEN_PREFIX, API_TOKENS_PER_USER, can, grantableScopes, TOKEN_SCOPES, type ApiTokenView, type CreatedApiToken, type TokenScope } from '../protocol/index.js';
 import { User } from '../users/user.entity.js';
 import { ApiToken } from './api-token.entity.js';
 
@@ -15,8 +15,11 @@ export class ApiTokensService {
   constructor(private readonly db: DatabaseService) {}
 
   /** Makes a token for the caller; the secret is in this answer only. */
-  async create(caller: Principal, name: string, expiresInDays: number): Promise<CreatedApiToken> {
+  async create(caller: Principal, name: string, expiresInDays: number, scopes: TokenScope[]): Promise<CreatedApiToken> {
     assertSignedIn(caller);
+    const grantable = grantableScopes(caller.role);
+    const beyond = scopes.filter((s) => !grantable.includes(s));
+    if (beyond.length) throw new ForbiddenException({ message: `Your role cannot give a token the ${beyond.join(', ')} scope`, code: 'token-scope' });
     const secret = API_TOKEN_PREFIX + randomBytes(32).toString('base64url');
     const now = new Date();
     const row: ApiToken = {
@@ -24,6 +27,7 @@ export class ApiTokensService {
       userId: caller.userId,
       name,
       prefix: secret.slice(0, API_TOKEN_PREFIX.length + 6),
+      scopes: TOKEN_SCOPES.filter((s) => scopes.includes(s)).join(','),
       tokenHash: sha256(secret),
       createdAt: now,
       expiresAt: new Date(now.getTime() + expiresInDays * DAY_MS),
@@ -88,6 +92,7 @@ function view(t: ApiToken, owner: User): ApiTokenView {
     expiresAt: t.expiresAt.toISOString(),
     lastUsedAt: t.lastUsedAt ? t.lastUsedAt.toISOString() : null,
     expired: t.expiresAt.getTime() <= Date.now(),
+    scopes: t.scopes.split(',').filter((s): s is TokenScope => (TOKEN_SCOPES as readonly string[]).includes(s)),
     owner: { id: owner.id, email: owner.email, name: owner.name },
   };
 }

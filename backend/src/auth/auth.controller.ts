@@ -2,11 +2,11 @@ import { Body, Controller, HttpException, HttpStatus, Post, Req, Res } from '@ne
 import { ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Contract } from '../http/contract.js';
-import { LoginSchema, REFRESH_COOKIE, REFRESH_TOKEN_TTL_SECONDS, RefreshSchema, SignupSchema, TokenPairSchema, UserViewSchema, type TokenPair, type UserView } from '../protocol/index.js';
+import { LoginSchema, LogoutEverywhereSchema, REFRESH_COOKIE, type LogoutEverywhere, REFRESH_TOKEN_TTL_SECONDS, RefreshSchema, SignupSchema, TokenPairSchema, UserViewSchema, type TokenPair, type UserView } from '../protocol/index.js';
 import type { z } from 'zod';
 import { UsersService } from '../users/users.service.js';
 import { AuthService } from './auth.service.js';
-import { Client, CurrentUser, Public, type ClientInfo, type Principal } from './decorators.js';
+import { Client, CurrentUser, ForTokenScope, Public, type ClientInfo, type Principal } from './decorators.js';
 
 const COOKIE_PATH = '/api/auth';
 
@@ -65,10 +65,26 @@ export class AuthController {
   }
 
   @Post('logout')
-  @Contract({ summary: 'Revoke the current session', response: null, status: 204 })
+  @ForTokenScope('account')
+  @Contract({ summary: 'Revoke the current session (400 with an API token: revoke the token instead)', response: null, status: 204, errors: [400] })
   async logout(@CurrentUser() user: Principal, @Client() client: ClientInfo, @Res({ passthrough: true }) reply: FastifyReply): Promise<void> {
     await this.auth.logout(user, client);
     reply.clearCookie(REFRESH_COOKIE, { path: COOKIE_PATH });
+  }
+
+  @Post('logout-everywhere')
+  @ForTokenScope('account')
+  @Contract({
+    summary: 'Sign out everywhere: revoke every session of your account (this one too) and every API token of it',
+    description: 'Live sockets of those sessions close. Not with an API token (400).',
+    response: LogoutEverywhereSchema,
+    status: 200,
+    errors: [400],
+  })
+  async logoutEverywhere(@CurrentUser() user: Principal, @Client() client: ClientInfo, @Res({ passthrough: true }) reply: FastifyReply): Promise<LogoutEverywhere> {
+    const result = await this.auth.logoutEverywhere(user, client);
+    reply.clearCookie(REFRESH_COOKIE, { path: COOKIE_PATH });
+    return result;
   }
 }
 

@@ -1,4 +1,4 @@
-import { HttpStatus, Inject, Injectable, UnauthorizedException } from '@nestjs/common';
+import { BadRequestException, HttpStatus, Inject, Injectable, UnauthorizedException } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 import { InjectRepository } from '@nestjs/typeorm';
 import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
@@ -8,7 +8,7 @@ import { HttpErrorWithHeaders } from '../http/api-exception.filter.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
-import { ACCESS_TOKEN_TTL_SECONDS, API_TOKEN_PREFIX, API_TOKEN_TOUCH_SECONDS, REFRESH_GRACE_SECONDS, REFRESH_TOKEN_MAX, REFRESH_TOKEN_TTL_SECONDS, type AuthOutcome, type LoginRequest, type Role, type TokenPair } from '../protocol/index.js';
+import { ACCESS_TOKEN_TTL_SECONDS, API_TOKEN_PREFIX, API_TOKEN_TOUCH_SECONDS, REFRESH_GRACE_SECONDS, REFRESH_TOKEN_MAX, REFRESH_TOKEN_TTL_SECONDS, type AuthOutcome, type LoginRequest, type Role, type TokenPair, type TokenScope, TOKEN_SCOPES } from '../protocol/index.js';
 import { ApiToken } from '../api-tokens/api-token.entity.js';
 import { User, toUserView } from '../users/user.entity.js';
 import { Vehicle } from '../vehicles/vehicle.entity.js';
@@ -155,8 +155,27 @@ export class AuthService {
   }
 
   async logout(principal: Principal, client: ClientInfo): Promise<void> {
+    if (principal.apiTokenId) throw new BadRequestException({ message: 'An API token has no session to sign out; revoke the token instead', code: 'token-cannot' });
     await this.revokeSessions(principal.userId, 'logout', [principal.sessionId]);
     this.record('logout', client, principal.email, principal.userId);
+  }
+
+  /** Signs the caller out everywhere: every session (this one too) and every API token of the account. */
+  async logoutEverywhere(principal: Principal, client: ClientInfo): Promise<{ tokensRevoked: number }> {
+    if (principal.apiTokenId) throw new BadRequestException({ message: 'An API token cannot sign its account out everywhere; sign in to do that', code: 'token-cannot' });
+    const tokensRevoked = await this.revokeApiTokens(principal.userId);
+    await this.revokeSessions(principal.userId, 'logout-everywhere');
+    this.record('logout', client, principal.email, principal.userId);
+    return { tokensRevoked };
+  }
+
+  /**
+   * Revokes every live API token of an account: what ends its sessions (a new password, disabling it, signing out
+   * everywhere) ends its tokens too, so a token minted from a stolen session does not outlive the remedy.
+   */
+  async revokeApiTokens(userId: string): Promise<number> {
+    const res = await this.db.transaction((m) => m.update(ApiToken, { userId, revokedAt: IsNull() }, { revokedAt: new Date() }));
+    return res.affected ?? 0;
   }
 
   /** Revokes the given sessions of a user, or all of them, and tells live sockets to close. */
@@ -206,10 +225,10 @@ export class AuthService {
     const row = await this.apiTokens
       .createQueryBuilder('t')
       .innerJoin(User, 'u', 'u.id = t.userId')
-      .select(['t.id AS "tokenId"', 't.expiresAt AS "expiresAt"', 't.revokedAt AS "revokedAt"', 't.lastUsedAt AS "lastUsedAt"'])
+      .select(['t.id AS "tokenId"', 't.expiresAt AS "expiresAt"', 't.revokedAt AS "revokedAt"', 't.lastUsedAt AS "lastUsedAt"', 't.scopes AS "scopes"'])
       .addSelect(['u.id AS "id"', 'u.email AS "email"', 'u.name AS "name"', 'u.role AS "role"', 'u.disabled AS "disabled"'])
       .where('t.tokenHash = :hash', { hash: sha256(token) })
-      .getRawOne<{ tokenId: string; expiresAt: unknown; revokedAt: unknown; lastUsedAt: unknown; id: string; email: string; name: string; role: Principal['role']; disabled: unknown }>();
+      .getRawOne<{ tokenId: string; expiresAt: unknown; revokedAt: unknown; lastUsedAt: unknown; scopes: string; id: string; email: string; name: string; role: Principal['role']; disabled: unknown }>();
     if (!row || row.revokedAt) throw new UnauthorizedException('API token revoked or unknown');
     const expiresAt = asDate(row.expiresAt);
     if (expiresAt.getTime() <= Date.now()) throw new UnauthorizedException('API token expired');
@@ -218,7 +237,16 @@ export class AuthService {
     if (Date.now() - lastUsed >= API_TOKEN_TOUCH_SECONDS * 1000) {
       await this.db.transaction((m) => m.update(ApiToken, { id: row.tokenId }, { lastUsedAt: new Date() }));
     }
-    return { userId: row.id, sessionId: `api-token:${row.tokenId}`, email: row.email, name: row.name, role: row.role, exp: Math.floor(expiresAt.getTime() / 1000), apiTokenId: row.tokenId };
+    return {
+      userId: row.id,
+      sessionId: `api-token:${row.tokenId}`,
+      email: row.email,
+      name: row.name,
+      role: row.role,
+      exp: Math.floor(expiresAt.getTime() / 1000),
+      apiTokenId: row.tokenId,
+      tokenScopes: parseScopes(row.scopes),
+    };
   }
 
   async verifyVehicleToken(token: string | undefined | null): Promise<VehiclePrincipal> {
@@ -256,6 +284,11 @@ function asDate(v: unknown): Date {
   if (v instanceof Date) return v;
   const s = String(v);
   return new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(s) ? s : s.replace(' ', 'T') + 'Z');
+}
+
+/** A token's stored scopes; an unknown name (a newer server's) is dropped rather than trusted. */
+function parseScopes(stored: string): TokenScope[] {
+  return stored.split(',').filter((s): s is TokenScope => (TOKEN_SCOPES as readonly string[]).includes(s));
 }
 
 function newRefreshToken(): string {

@@ -1,5 +1,5 @@
 import { createParamDecorator, SetMetadata, type ExecutionContext } from '@nestjs/common';
-import type { Permission, Role } from '../protocol/index.js';
+import type { Permission, Role, TokenScope } from '../protocol/index.js';
 
 export const IS_PUBLIC = 'vicer:public';
 export const REQUIRED_PERMISSION = 'vicer:permission';
@@ -9,6 +9,14 @@ export const Public = () => SetMetadata(IS_PUBLIC, true);
 
 /** The route needs this permission of the role → permission map (403 otherwise). */
 export const RequirePermission = (permission: Permission) => SetMetadata(REQUIRED_PERMISSION, permission);
+
+export const TOKEN_SCOPE = 'vicer:token-scope';
+
+/**
+ * The scope an API token needs for a write route that requires no permission (a route with a permission needs that
+ * permission as its scope; a GET needs `read`). A write route without either refuses API tokens.
+ */
+export const ForTokenScope = (scope: TokenScope) => SetMetadata(TOKEN_SCOPE, scope);
 
 /** Who is calling: set by the auth guard on HTTP requests and by the gateway on sockets. */
 export interface Principal {
@@ -21,6 +29,8 @@ export interface Principal {
   exp: number;
   /** Set when a personal API token authenticated the call (REST only); sessionId is then `api-token:<id>`. */
   apiTokenId?: string;
+  /** That token's scopes. */
+  tokenScopes?: TokenScope[];
 }
 
 export interface VehiclePrincipal {

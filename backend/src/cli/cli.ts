@@ -142,7 +142,7 @@ const COMMANDS: Record<string, Record<string, Command>> = {
       usage: 'users delete <email|id>',
       async run(app, args, out) {
         const ref = one(args, 'user');
-        await app.get(UsersService).remove(await userId(app, ref));
+        await app.get(UsersService).remove(CLI_PRINCIPAL, await userId(app, ref));
         out(`deleted ${ref}`);
         return 0;
       },

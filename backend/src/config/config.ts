@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
+import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
 
 /** Raised when an environment variable holds a value the server cannot run with; the message names it. */
@@ -57,14 +58,28 @@ const EnvSchema = z.object({
   ADMIN_EMAIL: z.email('must be a valid email address').default('admin@vicer.local'),
   ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').max(128, 'must be at most 128 characters').optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+  // A number counts proxies (hops) in front, `1` being one nginx: only the entries they appended to X-Forwarded-For are
+  // believed. Trusting every hop lets any client write its own address, so it must be spelled `true`.
   TRUST_PROXY: z
     .string()
     .optional()
-    .transform((v): boolean | number | string[] => {
+    .transform((v, ctx): boolean | number | string[] => {
       if (!v || ['0', 'false', 'no', 'off'].includes(v)) return false;
-      if (['1', 'true', 'yes', 'on'].includes(v)) return true;
-      if (/^\d+$/.test(v)) return Number(v);
-      return v.split(',').map((s) => s.trim()).filter(Boolean);
+      if (v === 'true') return true;
+      if (/^\d+$/.test(v)) {
+        const n = Number(v);
+        if (n <= 100) return n;
+      } else {
+        const list = v.split(',').map((s) => s.trim()).filter(Boolean);
+        try {
+          proxyaddr.compile(list);
+          if (list.length) return list;
+        } catch {
+          // reported below
+        }
+      }
+      ctx.addIssue({ code: 'custom', message: 'must be a hop count (1 behind one proxy), a comma list of proxy addresses or CIDRs, false, or true (trusts every hop)' });
+      return z.NEVER;
     }),
   CORS_ORIGINS: list.refine((l) => l.every((o) => o === '*' || /^https?:\/\/[^/]+$/.test(o)), 'must be a comma-separated list of origins like https://example.com'),
   VICER_DEMO: bool(true),
@@ -201,6 +216,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       turnTtlSeconds: e.TURN_TTL_SECONDS,
     },
   };
+}
+
+/**
+ * Which hops of a request's path are trusted proxies (proxy-addr's form: the socket's peer is hop 0, then each
+ * X-Forwarded-For entry from the right), or null to trust none. HTTP and the socket log share it.
+ */
+export function proxyTrust(t: AppConfig['trustProxy']): ((addr: string, hop: number) => boolean) | null {
+  if (t === false) return null;
+  if (t === true) return () => true;
+  if (typeof t === 'number') return (_addr, hop) => hop < t;
+  return proxyaddr.compile(t);
+}
+
+/** Settings that work but that an operator should know are risky; logged at start. */
+export function configWarnings(config: AppConfig): string[] {
+  const warnings: string[] = [];
+  if (config.trustProxy === true) {
+    warnings.push('TRUST_PROXY=true believes every X-Forwarded-For entry, so any client can claim any address (sign-in throttle, connection log). Behind one proxy set TRUST_PROXY=1.');
+  }
+  return warnings;
 }
 
 /** A signing secret generated on first start and kept in DATA_DIR (mode 0600) so tokens survive restarts. */

@@ -10,7 +10,7 @@ import { AuthEvents, type AuthEventRecord } from '../auth/auth-events.js';
 import type { SocketPrincipal } from '../auth/decorators.js';
 import { ClusterService } from '../cluster/cluster.service.js';
 import { CONFIG } from '../config/config.module.js';
-import type { AppConfig } from '../config/config.js';
+import { proxyTrust, type AppConfig } from '../config/config.js';
 import {
   can,
   CONNECTIONS_EVENTS,
@@ -67,8 +67,7 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
     private readonly cluster: ClusterService,
     private readonly sockets: RelaySockets,
   ) {
-    const t = config.trustProxy;
-    this.trust = t === false ? null : t === true ? () => true : typeof t === 'number' ? (_a, i) => i < t : proxyaddr.compile(t);
+    this.trust = proxyTrust(config.trustProxy);
   }
 
   async onModuleInit(): Promise<void> {

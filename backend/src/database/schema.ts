@@ -2,6 +2,7 @@ import { Recording, RecordingVehicle } from '../recordings/recording.entity.js';
 import { Recordings1764300000000 } from '../recordings/migrations/1764300000000-recordings.js';
 import { ApiToken } from '../api-tokens/api-token.entity.js';
 import { ApiTokens1764200000000 } from '../api-tokens/migrations/1764200000000-api-tokens.js';
+import { ApiTokenScopes1764400000000 } from '../api-tokens/migrations/1764400000000-api-token-scopes.js';
 import { RefreshToken, Session } from '../auth/session.entity.js';
 import { CallRecord } from '../calls/call.entity.js';
 import { Calls1764000000000 } from '../calls/migrations/1764000000000-calls.js';
@@ -15,4 +16,4 @@ import { Vehicle } from '../vehicles/vehicle.entity.js';
 
 /** Every entity and migration, in order; each feature keeps its own next to it. */
 export const ENTITIES = [User, Session, RefreshToken, Vehicle, Connection, AuthEvent, Setting, CallRecord, ApiToken, Recording, RecordingVehicle];
-export const MIGRATIONS = [Accounts1763700000000, Vehicles1763800000000, Connections1763900000000, Calls1764000000000, ConnectionInstances1764100000000, ApiTokens1764200000000, Recordings1764300000000];
+export const MIGRATIONS = [Accounts1763700000000, Vehicles1763800000000, Connections1763900000000, Calls1764000000000, ConnectionInstances1764100000000, ApiTokens1764200000000, Recordings1764300000000, ApiTokenScopes1764400000000];

@@ -5,7 +5,7 @@ import { IS_PUBLIC, REQUIRED_PERMISSION } from '../auth/decorators.js';
 import { ApiErrorBodySchema, fieldErrors, summarize, type Permission } from '../protocol/index.js';
 
 /** The error statuses an operation may answer beyond the ones its shape implies (400, 401, 403, 404, 415). */
-type ExtraError = 401 | 409 | 429 | 503;
+type ExtraError = 400 | 401 | 409 | 429 | 503;
 
 /** What one HTTP operation takes and answers; the OpenAPI document is generated from these and the zod schemas. */
 export interface ContractSpec {
@@ -37,6 +37,7 @@ interface Registered extends ContractSpec {
 }
 
 const EXTRA_ERRORS: Record<ExtraError, string> = {
+  400: 'the request cannot be served as sent (the message says why)',
   401: 'the credentials or token are not valid',
   409: 'conflicts with the current state',
   429: 'too many attempts; see Retry-After',
@@ -166,14 +167,15 @@ export function completeDocument(doc: Json): Json {
       }
       else responses[status] = { description: STATUS_CODES[status], content: { 'application/json': { schema: schemaOf(c.response) } } };
       if (headers) responses[status].headers = headers;
-      if (c.body || c.query || c.params) responses[400] = errorResponse(400, 'a field is missing or invalid; `details` names each');
+      if (c.body || c.query || c.params || c.errors?.includes(400)) responses[400] = errorResponse(400, [c.body || c.query || c.params ? 'a field is missing or invalid; `details` names each' : '', c.errors?.includes(400) ? EXTRA_ERRORS[400] : ''].filter(Boolean).join('; or '));
       if (!isPublic) responses[401] = errorResponse(401, 'no valid bearer token');
       const refusals = [permission ? `needs the ${permission} permission` : '', c.forbidden ?? ''];
       if (['post', 'put', 'patch', 'delete'].includes(verb)) refusals.push('a browser request from another site whose origin is not in CORS_ORIGINS');
+      if (!isPublic) refusals.push('an API token without the scope this needs (`token-scope`), or one that may never do it (`token-cannot`)');
       if (refusals.some(Boolean)) responses[403] = errorResponse(403, refusals.filter(Boolean).join('; or '));
       if (c.notFound) responses[404] = errorResponse(404, 'no such resource');
       if (c.body) responses[415] = errorResponse(415, 'the body is not JSON (Content-Type: application/json)');
-      for (const e of c.errors ?? []) responses[e] = errorResponse(e, EXTRA_ERRORS[e]);
+      for (const e of c.errors ?? []) if (e !== 400) responses[e] = errorResponse(e, EXTRA_ERRORS[e]);
       // Any request may meet a unit of database work that conflicted through every retry (PostgreSQL); it wrote nothing.
       if (!c.alsoAnswers?.[503]) {
         const why = [c.errors?.includes(503) ? EXTRA_ERRORS[503] : '', DATABASE_BUSY].filter(Boolean).join('; or ');

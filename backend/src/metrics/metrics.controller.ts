@@ -17,9 +17,16 @@ export function isLoopback(ip: string): boolean {
 }
 
 /**
+ * Without METRICS_TOKEN, a scrape must come from this machine: the connection itself from a loopback address (a
+ * header cannot fake that), and, when it came through a trusted proxy, the client that proxy names too.
+ */
+export function isLocalScrape(socketAddress: string | undefined, clientIp: string): boolean {
+  return socketAddress !== undefined && isLoopback(socketAddress) && isLoopback(clientIp);
+}
+
+/**
  * GET /metrics for Prometheus (outside /api: it is not the product's API, and scrapers expect the path). Not a user
- * route: with METRICS_TOKEN set it takes that bearer token; without it, only clients on this machine (the client
- * address as the proxy settings resolve it, so a scrape through a trusted proxy counts from where it came).
+ * route: with METRICS_TOKEN set it takes that bearer token; without it, only clients on this machine (isLocalScrape).
  */
 @ApiExcludeController()
 @Controller('metrics')
@@ -33,7 +40,7 @@ export class MetricsController {
     if (token) {
       const given = bearerToken(req) ?? '';
       if (!timingSafeEqual(digest(given), digest(token))) throw new UnauthorizedException('metrics need the METRICS_TOKEN bearer token');
-    } else if (!isLoopback(req.ip)) {
+    } else if (!isLocalScrape(req.socket.remoteAddress, req.ip)) {
       throw new ForbiddenException('metrics are served to this machine only; set METRICS_TOKEN to scrape from elsewhere');
     }
     reply.header('Content-Type', this.metrics.contentType).header('Cache-Control', 'no-store');

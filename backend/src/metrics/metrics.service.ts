@@ -36,6 +36,16 @@ export class MetricsService {
     help: 'Frames sent to a watcher whose socket was busy (still writing, polling, upgrading): through Engine.IO’s queue instead of written straight to the socket',
     registers: this.r,
   });
+  readonly acksRefused = new Counter({
+    name: 'vicer_frame_acks_refused_total',
+    help: 'Frame acks for a frame the watcher was never sent (no credit returned)',
+    registers: this.r,
+  });
+  readonly errorsDropped = new Counter({
+    name: 'vicer_socket_errors_dropped_total',
+    help: 'Error events not sent because the client’s connection already held its bound of unread bytes',
+    registers: this.r,
+  });
   readonly controlsIn = new Counter({ name: 'vicer_controls_in_total', help: 'Control messages received from drivers', registers: this.r });
   readonly controlsForwarded = new Counter({ name: 'vicer_controls_forwarded_total', help: 'Controls forwarded to a vehicle connected here', registers: this.r });
   readonly controlsRefused = new Counter({

@@ -73,6 +73,11 @@ export const TokenPairSchema = z
   .meta({ id: 'TokenPair' });
 export type TokenPair = z.infer<typeof TokenPairSchema>;
 
+export const LogoutEverywhereSchema = z
+  .strictObject({ tokensRevoked: z.number().int().meta({ description: 'API tokens of the account that were revoked with its sessions' }) })
+  .meta({ id: 'LogoutEverywhere' });
+export type LogoutEverywhere = z.infer<typeof LogoutEverywhereSchema>;
+
 export const HealthViewSchema = z
   .strictObject({
     status: z.enum(['ok', 'degraded']),

@@ -29,3 +29,21 @@ export type Permission = keyof typeof PERMISSIONS;
 export function can(role: Role | null | undefined, permission: Permission): boolean {
   return role != null && (PERMISSIONS[permission] as readonly Role[]).includes(role);
 }
+
+/**
+ * What a personal API token may do, chosen when it is made (default: `read`). Its owner's role still applies: a scope
+ * never grants what the owner's role does not.
+ * - `read`: every GET its owner may make.
+ * - `account`: its owner's own profile (the display name).
+ * - a permission: the writes that need that permission.
+ * Whatever its scopes, a token never creates, promotes, disables or deletes an admin, never changes a password, an
+ * email or a role, never signs anyone out everywhere, and never makes or revokes API tokens of its own account.
+ */
+export const TOKEN_SCOPES = ['read', 'account', 'users:manage', 'vehicles:manage', 'connections:manage', 'recordings:manage', 'server:maintenance'] as const;
+export type TokenScope = (typeof TOKEN_SCOPES)[number];
+export const TOKEN_SCOPES_DEFAULT: readonly TokenScope[] = ['read'];
+
+/** The scopes a token may be given by someone of this role: `read` and `account` for all, each permission they hold. */
+export function grantableScopes(role: Role): TokenScope[] {
+  return TOKEN_SCOPES.filter((s) => s === 'read' || s === 'account' || can(role, s as Permission));
+}

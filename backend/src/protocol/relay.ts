@@ -30,6 +30,12 @@ export const RELAY_LIMITS = {
    */
   ackEvery: { jpeg: 1, h264: 5 },
   ackFlushMs: 170,
+  /**
+   * Bytes the server has written to one watcher's connection and the network has not yet taken. Past it the watcher
+   * skips frames like a watcher without credit, whatever it acknowledges: a client that stops reading cannot make
+   * the server hold more than this (plus one H.264 group when it starts again) for it.
+   */
+  watcherBacklogBytes: 1024 * 1024,
   /** Watchers of one vehicle. */
   maxWatchersPerVehicle: 500,
   /** The frames of one H.264 group of pictures kept for watchers who join late or fell behind, at most. */

@@ -12,6 +12,7 @@ import { ClusterService } from '../cluster/cluster.service.js';
 import { ConnectionsService } from '../connections/connections.service.js';
 import { DatabaseBusyError } from '../database/database.service.js';
 import { requestContext } from '../logging/logger.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import {
   HANDSHAKE_UNAUTHORIZED,
   type HandshakeRefusal,
@@ -141,6 +142,7 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
     private readonly state: VehicleStateService,
     private readonly dashboard: DashboardService,
     private readonly recordings: RecordingsService,
+    private readonly metrics: MetricsService,
   ) {}
 
   onModuleInit(): void {
@@ -364,7 +366,9 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
     if (!known) this.logger.error({ err, event, socketId: socket.id }, 'relay handler failed');
     const body: RelayErrorEvent = known ? { code: (err as RelayError).code, message: (err as Error).message, event } : { code: 'internal', message: 'internal error', event };
     try {
-      socket.emit(EV.error, body);
+      // A client that stopped reading while it keeps sending must not queue an error per message without bound.
+      if (this.sockets.backlog(socket.id) > RELAY_LIMITS.watcherBacklogBytes) this.metrics.errorsDropped.inc();
+      else socket.emit(EV.error, body);
     } catch (e) {
       this.logger.error({ err: e }, 'cannot send an error event');
     }

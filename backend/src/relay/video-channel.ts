@@ -25,11 +25,19 @@ export interface Frame {
 /** Sends frames to a set of sockets (one encoding for all of them). */
 export type FrameSink = (socketIds: string[], frame: Frame) => void;
 
+/** Bytes written to a watcher's connection that the network has not yet taken. */
+export type BacklogProbe = (socketId: string) => number;
+
+/** What an ack did: returned credit, settled nothing new, or named a frame this watcher was never sent. */
+export type AckResult = 'credited' | 'stale' | 'unsent';
+
 const isKey = (m: FrameMeta) => m.codec === 'h264' && m.key;
 
 /**
  * One vehicle's video fan-out on this instance, for both codecs through the same flow control: each watcher may have
- * `creditWindow` frames unacknowledged, and a frame it has no credit for is skipped for that watcher only.
+ * `creditWindow` frames unacknowledged, and a frame it has no credit for is skipped for that watcher only. Credit is
+ * the client's word, so it is not the only bound: a watcher whose connection holds more than `backlogCap` bytes
+ * not yet flushed skips too, and an ack for a frame it was never sent returns nothing.
  *
  * - JPEG: any frame decodes alone, so only the newest is kept; a watcher's ack then brings it the newest frame.
  * - H.264: a P-frame decodes only after everything since its key frame. A watcher that lost a frame (no credit),
@@ -66,6 +74,8 @@ export class VideoChannel {
     private readonly requestKey: () => void = () => undefined,
     private readonly windows: Record<VideoCodec, number> = { jpeg: RELAY_LIMITS.creditWindow, h264: RELAY_LIMITS.creditWindowH264 },
     private readonly gopCap: number = RELAY_LIMITS.gopCacheBytes,
+    private readonly backlog: BacklogProbe = () => 0,
+    private readonly backlogCap: number = RELAY_LIMITS.watcherBacklogBytes,
   ) {}
 
   get viewers(): number {
@@ -125,13 +135,13 @@ export class VideoChannel {
       if (w.codec !== meta.codec) continue;
       if (w.codec === 'h264' && w.needsKey) {
         // Only a key frame (with everything after it) lets it decode again.
-        if (isKey(meta) && w.inFlight.length < this.windows.h264) {
+        if (isKey(meta) && w.inFlight.length < this.windows.h264 && !this.congested(w)) {
           w.needsKey = false;
           ready.push(w);
         } else this.skip(w);
         continue;
       }
-      if (w.inFlight.length < this.windows[w.codec]) ready.push(w);
+      if (w.inFlight.length < this.windows[w.codec] && !this.congested(w)) ready.push(w);
       else {
         this.skip(w);
         if (w.codec === 'jpeg') w.owed = true;
@@ -142,23 +152,26 @@ export class VideoChannel {
   }
 
   /** A watcher acknowledged a frame: its credit returns, and what it missed is made good. */
-  ack(socketId: string, seq: number): boolean {
+  ack(socketId: string, seq: number): AckResult {
     const w = this.watchers.get(socketId);
-    if (!w) return false;
+    if (!w) return 'stale';
+    // A frame it was never sent: a lie (or a client bug), and no credit. Nothing sent yet in this stream (it just
+    // began again) is a late ack of the last one instead.
+    if (seq > w.lastSentSeq) return w.lastSentSeq < 0 ? 'stale' : 'unsent';
     // Acks are cumulative: every frame up to this one is settled (watchers ack every few frames, and the one acked
     // may have been sent outside the window, as part of a group). Sequence numbers rise within a vehicle's stream.
     let n = 0;
     while (n < w.inFlight.length && w.inFlight[n] <= seq) n++;
-    if (n === 0) return false;
+    if (n === 0) return 'stale';
     w.acked += n;
     w.inFlight.splice(0, n);
     if (w.codec === 'jpeg') {
-      if (w.owed && this.latest && this.latest.meta.seq !== w.lastSentSeq) {
+      if (w.owed && this.latest && this.latest.meta.seq !== w.lastSentSeq && !this.congested(w)) {
         w.owed = false;
         this.deliver([w], this.latest);
       }
-    } else if (w.needsKey && w.inFlight.length === 0) this.resync(w);
-    return true;
+    } else if (w.needsKey && w.inFlight.length === 0 && !this.congested(w)) this.resync(w);
+    return 'credited';
   }
 
   /** The vehicle went offline: no stale frame for late watchers, and the next stream starts from a key frame. */
@@ -169,6 +182,7 @@ export class VideoChannel {
     for (const w of this.watchers.values()) {
       // The next stream numbers its frames from the start again: nothing of the old one is awaited.
       w.inFlight = [];
+      w.lastSentSeq = -1;
       if (w.codec === 'h264') w.needsKey = true;
     }
   }
@@ -221,6 +235,11 @@ export class VideoChannel {
     const group = this.gop;
     for (const f of group.slice(0, -1)) this.deliver([w], f, false);
     this.deliver([w], group[group.length - 1]);
+  }
+
+  /** Its connection holds more unflushed bytes than its bound: it reads slower than it is sent (or not at all). */
+  private congested(w: Watcher): boolean {
+    return this.backlog(w.socketId) > this.backlogCap;
   }
 
   private skip(w: Watcher): void {

@@ -12,7 +12,7 @@ import { VideoChannel, type Frame } from './video-channel.js';
 
 /** Thrown for a refused video action; the gateway turns it into an `error` event. */
 export class VideoError extends Error {
-  constructor(readonly code: 'too-many-watchers' | 'codec-unavailable', message: string) {
+  constructor(readonly code: 'too-many-watchers' | 'codec-unavailable' | 'invalid-payload', message: string) {
     super(message);
   }
 }
@@ -204,8 +204,12 @@ export class VideoService implements OnModuleInit, OnModuleDestroy {
     this.sendVideoConfig(vehicleId);
   }
 
+  /** A watcher's ack; one for a frame it was never sent is refused (and returns no credit). */
   ack(socket: Socket, vehicleId: string, seq: number): void {
-    this.channels.get(vehicleId)?.ack(socket.id, seq);
+    if (this.channels.get(vehicleId)?.ack(socket.id, seq) === 'unsent') {
+      this.metrics.acksRefused.inc();
+      throw new VideoError('invalid-payload', `seq: frame ${seq} was never sent to this watcher`);
+    }
   }
 
   forget(vehicleId: string): void {
@@ -234,6 +238,9 @@ export class VideoService implements OnModuleInit, OnModuleDestroy {
           if (queued) this.metrics.framesQueued.inc(queued);
         },
         () => this.requestKey(vehicleId),
+        undefined,
+        undefined,
+        (socketId) => this.sockets.backlog(socketId),
       );
       ch.onSkip = (codec) => this.metrics.framesSkipped.inc({ codec });
       this.channels.set(vehicleId, ch);

@@ -3,6 +3,7 @@ import type { Namespace, Socket } from 'socket.io';
 interface RawSocket {
   destroyed: boolean;
   writable: boolean;
+  writableLength: number;
   write(chunk: Buffer): boolean;
 }
 interface WsLike {
@@ -14,7 +15,7 @@ interface EngineConn {
   emit(event: 'packetCreate', packet: { type: 'message'; data: string | Buffer }): void;
   readyState: string;
   upgrading?: boolean;
-  writeBuffer: unknown[];
+  writeBuffer: { data?: unknown }[];
   transport: { name: string; writable: boolean; perMessageDeflate?: unknown; socket?: WsLike };
 }
 
@@ -88,6 +89,19 @@ function idleWire(s: Socket): RawSocket | undefined {
   if (ws?.readyState !== WS_OPEN || !ws._sender || ws._sender._state !== SENDER_IDLE || ws._sender._queue.length) return undefined;
   const raw = ws._socket;
   return raw && !raw.destroyed && raw.writable ? raw : undefined;
+}
+
+/**
+ * Bytes handed to a socket and not yet taken by the kernel: what waits in Engine.IO's write buffer plus what waits in
+ * the TCP socket's own buffer. A client that stops reading makes this grow; the video channel skips a watcher whose
+ * backlog is over its bound, so the bound holds whatever the client acknowledges.
+ */
+export function backlogBytes(s: Socket): number {
+  const conn = s.conn as unknown as EngineConn;
+  let n = 0;
+  for (const p of conn.writeBuffer) n += typeof p.data === 'string' ? p.data.length : p.data instanceof Uint8Array ? p.data.byteLength : 0;
+  const raw = conn.transport.socket?._socket;
+  return n + (raw && !raw.destroyed ? raw.writableLength : 0);
 }
 
 /**

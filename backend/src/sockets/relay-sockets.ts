@@ -3,7 +3,7 @@ import type { Namespace, Socket } from 'socket.io';
 import type { Principal, SocketPrincipal, VehiclePrincipal } from '../auth/decorators.js';
 import type { VideoCaps } from '../protocol/index.js';
 import { batchWebSocketWrites } from './engine-writes.js';
-import { fanOutFrame } from './frame-fanout.js';
+import { backlogBytes, fanOutFrame } from './frame-fanout.js';
 
 /** Every signed-in user socket: vehicle state and presence go here. */
 export const USERS_ROOM = 'users';
@@ -51,6 +51,12 @@ export class RelaySockets {
   /** One video frame to these sockets of this instance, framed once; how many were busy (queued). */
   fanOutFrame(ids: readonly string[], event: string, meta: object, bytes: Buffer): number {
     return fanOutFrame(this.ns!, ids, event, meta, bytes);
+  }
+
+  /** Bytes written to a socket of this instance and not yet flushed to the network (0 for one that is gone). */
+  backlog(id: string): number {
+    const s = this.ns?.sockets.get(id);
+    return s ? backlogBytes(s) : 0;
   }
 
   /** A socket connected to this instance. */

@@ -1,7 +1,7 @@
 import { Body, Controller, Delete, Get, Param, Post, Put } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
-import { CurrentUser, RequirePermission, type Principal } from '../auth/decorators.js';
+import { CurrentUser, ForTokenScope, RequirePermission, type Principal } from '../auth/decorators.js';
 import { Contract } from '../http/contract.js';
 import { CreateUserSchema, IdParamsSchema, UpdateUserSchema, UserViewSchema, type UserView } from '../protocol/index.js';
 import { UsersService } from './users.service.js';
@@ -34,14 +34,16 @@ export class UsersController {
   @Post()
   @RequirePermission('users:manage')
   @Contract({ summary: 'Create an account of any role', body: CreateUserSchema, response: UserViewSchema, status: 201, errors: [409] })
-  create(@Body() body: z.output<typeof CreateUserSchema>): Promise<UserView> {
-    return this.users.create(body);
+  create(@CurrentUser() caller: Principal, @Body() body: z.output<typeof CreateUserSchema>): Promise<UserView> {
+    return this.users.createAs(caller, body);
   }
 
   @Put(':id')
+  @ForTokenScope('account')
   @Contract({
     summary: 'Edit an account: self or admin',
-    description: 'Role and disabled are admin-only; your own password change needs currentPassword; a new password signs out the account’s other sessions. 409 for a taken email or when the last admin would be demoted or disabled.',
+    description:
+      'Role and disabled are admin-only; your own password change needs currentPassword; a new password signs out the account’s other sessions and revokes its API tokens, and so does disabling it. 409 for a taken email or when the last admin would be demoted or disabled. An API token (scope account for your own, users:manage for others) may change only names and disable non-admins.',
     params: IdParamsSchema,
     body: UpdateUserSchema,
     response: UserViewSchema,
@@ -56,7 +58,7 @@ export class UsersController {
   @Delete(':id')
   @RequirePermission('users:manage')
   @Contract({ summary: 'Delete an account and end its sessions (409 for the last admin)', params: IdParamsSchema, response: null, status: 204, notFound: true, errors: [409] })
-  remove(@Param() { id }: { id: string }): Promise<void> {
-    return this.users.remove(id);
+  remove(@CurrentUser() caller: Principal, @Param() { id }: { id: string }): Promise<void> {
+    return this.users.remove(caller, id);
   }
 }

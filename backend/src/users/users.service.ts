@@ -4,6 +4,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { QueryFailedError, type EntityManager, type Repository } from 'typeorm';
 import { ApiToken } from '../api-tokens/api-token.entity.js';
 import { AuthService } from '../auth/auth.service.js';
+import { assertTokenScope } from '../auth/auth.guard.js';
 import type { Principal } from '../auth/decorators.js';
 import { PasswordService } from '../auth/password.service.js';
 import { DatabaseService } from '../database/database.service.js';
@@ -38,6 +39,12 @@ export class UsersService {
     return toUserView(await this.mustFind(id));
   }
 
+  /** An admin's call: an API token, whatever its scopes, never makes an admin. */
+  async createAs(caller: Principal, input: NewUser): Promise<UserView> {
+    if (caller.apiTokenId && input.role === 'admin') throw tokenCannot('An API token cannot create an admin account; sign in to do that');
+    return this.create(input);
+  }
+
   async create(input: NewUser): Promise<UserView> {
     const passwordHash = await this.passwords.hash(input.password);
     const email = input.email.toLowerCase();
@@ -55,10 +62,14 @@ export class UsersService {
     const isAdmin = can(caller.role, 'users:manage');
     this.assertSelfOrAdmin(caller, id);
     if (!isAdmin && (patch.role !== undefined || patch.disabled !== undefined)) throw new ForbiddenException('Only an admin can change a role or disable an account');
-    // A script's token must not be able to take the account over.
-    if (caller.apiTokenId && (patch.password !== undefined || patch.email !== undefined)) throw new ForbiddenException({ message: 'An API token cannot change an email or a password; sign in to do that', code: 'token-cannot' });
     const self = caller.userId === id;
+    // A leaked script token must not be a way to take an account, or the instance, over.
+    if (caller.apiTokenId) {
+      if (patch.password !== undefined || patch.email !== undefined || patch.role !== undefined) throw tokenCannot('An API token cannot change a password, an email or a role; sign in to do that');
+      assertTokenScope(caller, self ? 'account' : 'users:manage');
+    }
     const target = await this.mustFind(id);
+    if (caller.apiTokenId && target.role === 'admin' && (!self || patch.disabled !== undefined)) throw tokenCannot('An API token cannot disable an admin or change another admin’s account; sign in to do that');
     if (patch.password !== undefined && self) {
       if (!patch.currentPassword) throw new BadRequestException({ message: 'currentPassword: is required to change your own password', details: [{ field: 'currentPassword', message: 'is required to change your own password', code: 'required' }] });
       if (!(await this.passwords.verify(target.passwordHash, patch.currentPassword))) {
@@ -82,17 +93,20 @@ export class UsersService {
       await m.save(user).catch(uniqueToConflict);
       return user;
     });
-    // A new password or a disabled account ends the other sign-ins (the caller's own session stays).
+    // A new password or a disabled account ends the other sign-ins (the caller's own session stays) and every API
+    // token of the account: a token minted from a stolen session must not survive the remedy.
+    if (passwordHash || patch.disabled === true) await this.auth.revokeApiTokens(id);
     if (passwordHash) await this.auth.revokeSessions(id, 'password-changed', undefined, self ? caller.sessionId : undefined);
     if (patch.disabled === true) await this.auth.revokeSessions(id, 'disabled');
     else if (patch.role !== undefined && patch.role !== target.role) this.auth.revokeSessions(id, 'role-changed', undefined, self ? caller.sessionId : undefined);
     return toUserView(updated);
   }
 
-  async remove(id: string): Promise<void> {
+  async remove(caller: Principal, id: string): Promise<void> {
     await this.db.transaction(async (m) => {
       const user = await m.findOneBy(User, { id });
       if (!user) throw new NotFoundException('User not found');
+      if (caller.apiTokenId && user.role === 'admin') throw tokenCannot('An API token cannot delete an admin account; sign in to do that');
       if (user.role === 'admin' && !user.disabled && (await this.otherActiveAdmins(m, id)) === 0) throw new ConflictException({ message: 'The last admin cannot be deleted', code: 'last-admin' });
       await m.delete(ApiToken, { userId: id });
       await m.delete(User, { id });
@@ -144,6 +158,10 @@ export class UsersService {
   private otherActiveAdmins(m: EntityManager, id: string): Promise<number> {
     return m.createQueryBuilder(User, 'u').where('u.role = :role AND u.disabled = :d AND u.id != :id', { role: 'admin', d: false, id }).getCount();
   }
+}
+
+function tokenCannot(message: string): ForbiddenException {
+  return new ForbiddenException({ message, code: 'token-cannot' });
 }
 
 function uniqueToConflict(err: unknown): never {

@@ -71,7 +71,7 @@ export function apiTokensSuite(database: DatabaseFactory) {
 
     it('cannot mint tokens nor take the account over; a name change is fine', async () => {
       const u = await user();
-      const t = await make(u.accessToken);
+      const t = await make(u.accessToken, { name: 'profile', scopes: ['read', 'account'] });
       assert.equal((await s.api('POST', '/api/users/me/tokens', { token: t.token, body: { name: 'child' } })).status, 403);
       assert.equal((await s.api('DELETE', `/api/users/me/tokens/${t.id}`, { token: t.token })).status, 403);
       const pw = await s.api('PUT', `/api/users/${u.user.id}`, { token: t.token, body: { password: 'password-456', currentPassword: 'password-123' } });
@@ -134,6 +134,97 @@ export function apiTokensSuite(database: DatabaseFactory) {
       assert.equal((await rows()).filter((r) => r.userId === u.user.id).length, 0);
     });
 
+    const ALL = ['read', 'account', 'users:manage', 'vehicles:manage', 'connections:manage', 'recordings:manage', 'server:maintenance'];
+
+    it('is read-only unless made with more scopes: every write answers 403 token-scope, every read works', async () => {
+      const t = await make(admin.accessToken, { name: 'reader' });
+      assert.deepEqual((await s.api('GET', '/api/users/me/tokens', { token: admin.accessToken })).body.find((x: any) => x.id === t.id).scopes, ['read']);
+      for (const path of ['/api/users', '/api/vehicles', '/api/connections', '/api/auth-events', '/api/tokens', '/api/server/maintenance', '/api/recordings']) {
+        assert.equal((await s.api('GET', path, { token: t.token })).status, 200, path);
+      }
+      const me = (await s.api('GET', '/api/users/me', { token: admin.accessToken })).body;
+      for (const [method, path, body] of [
+        ['POST', '/api/vehicles', { name: 'by-reader' }],
+        ['POST', '/api/users', { email: 'by-reader@example.com', password: 'password-123', role: 'user' }],
+        ['PUT', `/api/users/${me.id}`, { name: 'Renamed' }],
+        ['PUT', '/api/server/maintenance', { enabled: true }],
+        ['DELETE', '/api/connections/00000000-0000-4000-8000-000000000000', undefined],
+        ['DELETE', '/api/recordings/00000000-0000-4000-8000-000000000000', undefined],
+      ] as const) {
+        const res = await s.api(method, path, { token: t.token, body });
+        assert.equal(res.status, 403, `${method} ${path}: ${JSON.stringify(res.body)}`);
+        assert.equal(res.body.code, 'token-scope', `${method} ${path}`);
+      }
+      assert.equal((await s.api('GET', '/api/server/maintenance', { token: admin.accessToken })).body.enabled, false);
+    });
+
+    it('scopes are the owner’s to give: a user cannot give a token an admin permission', async () => {
+      const u = await user();
+      const res = await s.api('POST', '/api/users/me/tokens', { token: u.accessToken, body: { name: 'greedy', scopes: ['read', 'vehicles:manage'] } });
+      assert.equal(res.status, 403);
+      assert.equal(res.body.code, 'token-scope');
+      const ok = await make(u.accessToken, { name: 'fine', scopes: ['read', 'account'] });
+      assert.equal((await s.api('PUT', `/api/users/${u.user.id}`, { token: ok.token, body: { name: 'Still me' } })).status, 200);
+    });
+
+    it('a leaked admin token with every scope still cannot take the instance over (each refused route)', async () => {
+      const t = await make(admin.accessToken, { name: 'everything', scopes: ALL });
+      const adminId = (await s.api('GET', '/api/users/me', { token: admin.accessToken })).body.id;
+      const u = await user();
+      const refused: [string, string, unknown, number, string][] = [
+        ['POST', '/api/users', { email: 'evil-admin@example.com', password: 'password-123', role: 'admin' }, 403, 'token-cannot'],
+        ['PUT', `/api/users/${u.user.id}`, { role: 'admin' }, 403, 'token-cannot'],
+        ['PUT', `/api/users/${adminId}`, { password: 'password-999' }, 403, 'token-cannot'],
+        ['PUT', `/api/users/${u.user.id}`, { password: 'password-999' }, 403, 'token-cannot'],
+        ['PUT', `/api/users/${u.user.id}`, { email: 'moved@example.com' }, 403, 'token-cannot'],
+        ['PUT', `/api/users/${adminId}`, { email: 'moved@example.com' }, 403, 'token-cannot'],
+        ['PUT', `/api/users/${adminId}`, { disabled: true }, 403, 'token-cannot'],
+        ['DELETE', `/api/users/${adminId}`, undefined, 403, 'token-cannot'],
+        ['POST', '/api/users/me/tokens', { name: 'child', scopes: ALL }, 403, 'token-cannot'],
+        ['DELETE', `/api/users/me/tokens/${t.id}`, undefined, 403, 'token-cannot'],
+        ['POST', '/api/auth/logout', undefined, 400, 'token-cannot'],
+        ['POST', '/api/auth/logout-everywhere', undefined, 400, 'token-cannot'],
+      ];
+      for (const [method, path, body, status, code] of refused) {
+        const res = await s.api(method, path, { token: t.token, body });
+        assert.equal(res.status, status, `${method} ${path} ${JSON.stringify(body)}: ${JSON.stringify(res.body)}`);
+        assert.equal(res.body.code, code, `${method} ${path}`);
+      }
+      assert.equal(await s.login(ADMIN_EMAIL, ADMIN_PASSWORD).then(() => 'ok'), 'ok', 'the admin’s password is unchanged');
+      assert.equal((await s.api('POST', '/api/auth/login', { body: { email: 'evil-admin@example.com', password: 'password-123' } })).status, 401, 'no admin was made');
+      // What its scopes do allow.
+      assert.equal((await s.api('POST', '/api/users', { token: t.token, body: { email: `scripted-${Date.now()}@example.com`, password: 'password-123', role: 'user' } })).status, 201);
+      assert.equal((await s.api('PUT', `/api/users/${u.user.id}`, { token: t.token, body: { name: 'Renamed by script' } })).status, 200);
+      const v = await s.api('POST', '/api/vehicles', { token: t.token, body: { name: `scripted-${Date.now()}` } });
+      assert.equal(v.status, 201);
+    });
+
+    it('dies with what ends sessions: a password change, disabling (and stays dead after enabling), signing out everywhere', async () => {
+      // A stolen 15-minute session mints a 365-day token; the owner's password reset ends it.
+      const u = await user();
+      const stolen = await make(u.accessToken, { name: 'stolen', expiresInDays: 365 });
+      const changed = await s.api('PUT', `/api/users/${u.user.id}`, { token: u.accessToken, body: { password: 'password-456', currentPassword: 'password-123' } });
+      assert.equal(changed.status, 200);
+      assert.equal((await s.api('GET', '/api/users/me', { token: stolen.token })).status, 401, 'revoked by the password change');
+      assert.equal((await s.api('GET', '/api/users/me', { token: u.accessToken })).status, 200, 'the session that changed it stays');
+
+      const d = await user();
+      const td = await make(d.accessToken);
+      assert.equal((await s.api('PUT', `/api/users/${d.user.id}`, { token: admin.accessToken, body: { disabled: true } })).status, 200);
+      assert.equal((await s.api('PUT', `/api/users/${d.user.id}`, { token: admin.accessToken, body: { disabled: false } })).status, 200);
+      assert.equal((await s.api('GET', '/api/users/me', { token: td.token })).status, 401, 'enabling does not bring it back');
+
+      const e = await user();
+      const te = await make(e.accessToken);
+      const other = await s.login(e.email, 'password-123');
+      const out = await s.api('POST', '/api/auth/logout-everywhere', { token: e.accessToken });
+      assert.equal(out.status, 200);
+      assert.deepEqual(out.body, { tokensRevoked: 1 });
+      assert.equal((await s.api('GET', '/api/users/me', { token: te.token })).status, 401);
+      assert.equal((await s.api('GET', '/api/users/me', { token: other.accessToken })).status, 401, 'the other session ended');
+      assert.equal((await s.api('GET', '/api/users/me', { token: e.accessToken })).status, 401, 'this one too');
+    });
+
     for (const [why, body, field] of [
       ['an empty name', { name: '   ' }, 'name'],
       ['a missing name', { expiresInDays: 3 }, 'name'],
@@ -142,7 +233,8 @@ export function apiTokensSuite(database: DatabaseFactory) {
       ['over a year', { name: 'n', expiresInDays: 366 }, 'expiresInDays'],
       ['a fraction of a day', { name: 'n', expiresInDays: 1.5 }, 'expiresInDays'],
       ['days as text', { name: 'n', expiresInDays: '7' }, 'expiresInDays'],
-      ['an unknown field', { name: 'n', scopes: ['all'] }, 'scopes'],
+      ['an unknown field', { name: 'n', everything: true }, 'everything'],
+      ['an unknown scope', { name: 'n', scopes: ['all'] }, 'scopes.0'],
     ] as const) {
       it(`answers 400 naming the field for ${why}, and makes nothing`, async () => {
         const before = (await rows()).length;
