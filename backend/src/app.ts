@@ -13,7 +13,7 @@ import secureJsonParse from 'secure-json-parse';
 import { AppModule } from './app.module.js';
 import { configWarnings, proxyTrust, type AppConfig } from './config/config.js';
 import { VERSION, WEB_ROOT } from './config/paths.js';
-import { ApiExceptionFilter } from './http/api-exception.filter.js';
+import { answerClientError, ApiExceptionFilter, toErrorBody } from './http/api-exception.filter.js';
 import { completeDocument } from './http/contract.js';
 import { indexFor, redirectToLanguage } from './http/web-language.js';
 import { createLogger, NestPinoLogger, requestContext } from './logging/logger.js';
@@ -39,6 +39,15 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
     // A function, so that a hop count means that many proxies (Fastify alone would read a number as "trust none").
     trustProxy: proxyTrust(config.trustProxy) ?? false,
     bodyLimit: BODY_LIMIT_BYTES,
+    // A path parameter of any length reaches its schema (a 400 naming it); the request line itself is bounded by
+    // Node's 16 KiB header limit.
+    maxParamLength: 16 * 1024,
+    clientErrorHandler: answerClientError,
+    // Errors Fastify meets before routing (a malformed percent-encoding) answer in the one error shape too.
+    frameworkErrors: (err: Error & { statusCode?: number; code?: string }, _req: FastifyRequest, reply: FastifyReply) => {
+      const body = toErrorBody(err);
+      void reply.status(body.statusCode).type('application/json; charset=utf-8').send(body);
+    },
     genReqId: (req: { headers: Record<string, string | string[] | undefined> }) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
@@ -151,7 +160,9 @@ const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
  * Browsers say where a request comes from (Sec-Fetch-Site, Origin); requests from programs send neither.
  */
 function refuseCrossSite(req: FastifyRequest, allowed: string[]): void {
-  if (!UNSAFE.has(req.method) || !req.url.startsWith('/api/')) return;
+  // Every unsafe request, whatever its path: a path written with percent-encoding (`/%61pi/…`) routes like `/api/…`,
+  // and nothing outside the API takes unsafe methods (the relay's sockets do not pass through here).
+  if (!UNSAFE.has(req.method)) return;
   const site = req.headers['sec-fetch-site'];
   if (site === 'same-origin' || site === 'none') return;
   const origin = req.headers.origin;

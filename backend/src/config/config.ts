@@ -83,6 +83,8 @@ const EnvSchema = z.object({
     }),
   CORS_ORIGINS: list.refine((l) => l.every((o) => o === '*' || /^https?:\/\/[^/]+$/.test(o)), 'must be a comma-separated list of origins like https://example.com'),
   VICER_DEMO: bool(true),
+  MAX_SOCKETS_PER_USER: positiveInt(20, 100_000),
+  MAX_SOCKETS_PER_ADDRESS: positiveInt(100, 1_000_000),
   CONNECTION_RETENTION_DAYS: positiveInt(90, 36500),
   STUN_URLS: list,
   TURN_URLS: list,
@@ -132,6 +134,8 @@ export interface AppConfig {
   trustProxy: boolean | number | string[];
   corsOrigins: string[];
   demoVehicle: boolean;
+  /** Live relay sockets one account, and one client address, may hold on one instance. */
+  socketCaps: { perUser: number; perAddress: number };
   connectionRetentionDays: number;
   /** Bearer token for GET /metrics; without it only loopback clients may scrape. */
   metricsToken?: string;
@@ -197,6 +201,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     trustProxy: e.TRUST_PROXY,
     corsOrigins: e.CORS_ORIGINS,
     demoVehicle: e.VICER_DEMO,
+    socketCaps: { perUser: e.MAX_SOCKETS_PER_USER, perAddress: e.MAX_SOCKETS_PER_ADDRESS },
     connectionRetentionDays: e.CONNECTION_RETENTION_DAYS,
     metricsToken: e.METRICS_TOKEN,
     recordings: {

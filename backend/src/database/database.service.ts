@@ -30,6 +30,26 @@ export class DatabaseBusyError extends Error {
   }
 }
 
+/** The database cannot be reached (down, restarting, refusing connections): nothing was written; try again later. */
+export class DatabaseUnavailableError extends Error {
+  readonly retryAfterS = 5;
+}
+
+/** Socket errors and SQLSTATEs of a database that is away rather than of a bad query. */
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'EPIPE', '57P01', '57P02', '57P03', '53300', 'SQLITE_CANTOPEN', 'SQLITE_IOERR', 'SQLITE_FULL']);
+const UNREACHABLE_MESSAGES = /Connection terminated|connection timeout|Client has encountered a connection error|Connection is not established|is not currently accepting connections/i;
+
+/** Whether an error (or what it wraps) says the database is unreachable rather than that a query was wrong. */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  for (let e = err as { code?: unknown; message?: unknown; driverError?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 4; depth++) {
+    const code = typeof e.code === 'string' ? e.code : '';
+    if (UNREACHABLE_CODES.has(code) || code.startsWith('08') || code.startsWith('SQLITE_IOERR')) return true;
+    if (typeof e.message === 'string' && UNREACHABLE_MESSAGES.test(e.message)) return true;
+    e = (e.driverError ?? e.cause) as typeof e;
+  }
+  return false;
+}
+
 /**
  * Runs units of database work that must be atomic and isolated, on either backend.
  * - SQLite: the driver gives the transaction the one writer connection from BEGIN to COMMIT; nothing else writes

@@ -44,7 +44,8 @@ const EXTRA_ERRORS: Record<ExtraError, string> = {
   503: 'the server is closed for maintenance (the message says so)',
 };
 
-const DATABASE_BUSY = 'the database stayed busy with conflicting changes (code `database-busy`): nothing was written, send it again after Retry-After';
+const DATABASE_BUSY =
+  'the database stayed busy with conflicting changes (code `database-busy`), or cannot be reached (code `database-unavailable`): nothing was written, send it again after Retry-After';
 
 const CONTRACTS = new Map<string, Registered>();
 
@@ -174,12 +175,13 @@ export function completeDocument(doc: Json): Json {
       if (!isPublic) refusals.push('an API token without the scope this needs (`token-scope`), or one that may never do it (`token-cannot`)');
       if (refusals.some(Boolean)) responses[403] = errorResponse(403, refusals.filter(Boolean).join('; or '));
       if (c.notFound) responses[404] = errorResponse(404, 'no such resource');
+      if (c.body) responses[413] = errorResponse(413, 'the body is larger than 1 MiB');
       if (c.body) responses[415] = errorResponse(415, 'the body is not JSON (Content-Type: application/json)');
       for (const e of c.errors ?? []) if (e !== 400) responses[e] = errorResponse(e, EXTRA_ERRORS[e]);
       // Any request may meet a unit of database work that conflicted through every retry (PostgreSQL); it wrote nothing.
       if (!c.alsoAnswers?.[503]) {
         const why = [c.errors?.includes(503) ? EXTRA_ERRORS[503] : '', DATABASE_BUSY].filter(Boolean).join('; or ');
-        responses[503] = { ...errorResponse(503, why), headers: { 'Retry-After': { description: 'With `database-busy`: seconds to wait before sending the request again', schema: { type: 'integer' } } } };
+        responses[503] = { ...errorResponse(503, why), headers: { 'Retry-After': { description: 'With `database-busy` or `database-unavailable`: seconds to wait before sending the request again', schema: { type: 'integer' } } } };
       }
       for (const [code, a] of Object.entries(c.alsoAnswers ?? {})) responses[code] = { description: a.description, content: { 'application/json': { schema: schemaOf(a.schema) } } };
       next.responses = responses;

@@ -46,6 +46,17 @@ export class MetricsService {
     help: 'Error events not sent because the client’s connection already held its bound of unread bytes',
     registers: this.r,
   });
+  readonly telemetryDropped = new Counter({
+    name: 'vicer_telemetry_dropped_total',
+    help: 'Telemetry messages from vehicles over the rate limit, not relayed',
+    registers: this.r,
+  });
+  readonly socketsRefused = new Counter({
+    name: 'vicer_sockets_refused_total',
+    help: 'Relay handshakes refused for too many sockets of one account or one address',
+    labelNames: ['limit'] as const,
+    registers: this.r,
+  });
   readonly controlsIn = new Counter({ name: 'vicer_controls_in_total', help: 'Control messages received from drivers', registers: this.r });
   readonly controlsForwarded = new Counter({ name: 'vicer_controls_forwarded_total', help: 'Controls forwarded to a vehicle connected here', registers: this.r });
   readonly controlsRefused = new Counter({

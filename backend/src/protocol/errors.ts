@@ -31,14 +31,16 @@ export const API_ERROR_CODES = {
   403: 'forbidden',
   404: 'not-found',
   409: 'conflict',
+  408: 'request-timeout',
   413: 'too-large',
   415: 'unsupported-media-type',
   416: 'range-not-satisfiable',
   429: 'throttled',
+  431: 'headers-too-large',
   500: 'internal',
   503: 'unavailable',
 } as const;
-export type SpecificErrorCode = 'bad-credentials' | 'account-disabled' | 'email-taken' | 'last-admin' | 'vehicle-name-taken' | 'token-limit' | 'token-cannot' | 'maintenance' | 'database-busy' | 'cross-site';
+export type SpecificErrorCode = 'bad-credentials' | 'account-disabled' | 'email-taken' | 'last-admin' | 'vehicle-name-taken' | 'token-limit' | 'token-cannot' | 'maintenance' | 'database-busy' | 'database-unavailable' | 'cross-site' | 'bad-url' | 'token-scope';
 
 export function defaultErrorCode(status: number): string {
   return (API_ERROR_CODES as Record<number, string>)[status] ?? (status >= 500 ? 'internal' : 'error');

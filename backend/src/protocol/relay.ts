@@ -13,6 +13,9 @@ export const RELAY_LIMITS = {
   /** Control messages per driver per second (token bucket; a short burst is allowed). */
   controlMaxHz: 60,
   controlBurst: 10,
+  /** Telemetry messages per vehicle per second, the same way (vehicles send about 10). */
+  telemetryMaxHz: 30,
+  telemetryBurst: 30,
   /** With no control from the driver for this long, the vehicle is stopped and the lock freed. */
   leaseMs: 1000,
   /** The agent stops the car by itself after this long without a control. */
@@ -94,7 +97,7 @@ export const RELAY_EVENTS = {
  * in again); otherwise its `data` says why, and the client tries again later.
  */
 export const HANDSHAKE_UNAUTHORIZED = 'unauthorized';
-export const HANDSHAKE_REFUSALS = ['maintenance', 'unavailable', 'database-busy'] as const;
+export const HANDSHAKE_REFUSALS = ['maintenance', 'unavailable', 'database-busy', 'too-many-connections'] as const;
 export interface HandshakeRefusal {
   code: (typeof HANDSHAKE_REFUSALS)[number];
 }
@@ -328,6 +331,8 @@ export const VehicleStatsSchema = z
     controlsIn: count(),
     controlsForwarded: count(),
     controlsDropped: count(),
+    telemetryIn: count(),
+    telemetryDropped: count(),
     watchers: z.array(WatcherStatsSchema),
   })
   .meta({ id: 'VehicleStats' });

@@ -313,7 +313,9 @@ export class RecordingsService implements OnModuleInit, OnApplicationShutdown {
   async remove(id: string): Promise<void> {
     const row = await this.mustFind(id);
     if (!row.endedAt && this.live.get(row.vehicleId)?.row.id === id) await this.driveEnded(row.vehicleId, 'released');
-    await this.db.transaction((m) => m.delete(Recording, { id }));
+    // Of several deletes at once, one removes the row; the others find it gone, as a later one would.
+    const res = await this.db.transaction((m) => m.delete(Recording, { id }));
+    if (!res.affected) throw new NotFoundException('Recording not found');
     await rm(this.pathOf(id), { force: true });
   }
 

@@ -37,11 +37,13 @@ import {
   type WatchAck,
 } from '../protocol/index.js';
 import { RelayDecoder, relayParser } from '../sockets/relay-parser.js';
+import { SocketCaps } from '../sockets/socket-caps.js';
 import { principalOf, RelaySockets, SESSION_ROOM, USER_ROOM, USERS_ROOM, userOf, vehicleOf, WATCH_ROOM, type SocketData } from '../sockets/relay-sockets.js';
 import { VehiclesService } from '../vehicles/vehicles.service.js';
 import { DrivingError, DrivingService } from './driving.service.js';
 import { PresenceService } from './presence.service.js';
 import { VehicleStateService } from './vehicle-state.service.js';
+import { TelemetryRateError, TelemetryService } from './telemetry.service.js';
 import { VideoError, VideoService } from './video.service.js';
 
 type Ack = (reply: unknown) => void;
@@ -104,11 +106,7 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
     [EV.frameAck]: (s, d) => this.video.ack(s, d.vehicleId, d.seq),
     [EV.reauth]: (s, d) => this.reauth(s, d.token),
     [EV.frame]: (s, d, bytes) => this.frame(s, d, bytes!),
-    [EV.telemetry]: (s, d) => {
-      const { vehicleId } = vehicleOf(s);
-      this.sockets.to(WATCH_ROOM(vehicleId)).emit(EV.telemetry, { ...d, vehicleId, receivedAt: Date.now() });
-      this.recordings.telemetry(vehicleId, d);
-    },
+    [EV.telemetry]: (s, d) => this.telemetry.fromVehicle(s, vehicleOf(s).vehicleId, d),
     [EV.controlAck]: (s, d) => this.driving.vehicleAck(vehicleOf(s).vehicleId, d.seq),
     [EV.videoCaps]: async (s, d) => {
       const { vehicleId } = vehicleOf(s);
@@ -143,6 +141,8 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
     private readonly dashboard: DashboardService,
     private readonly recordings: RecordingsService,
     private readonly metrics: MetricsService,
+    private readonly telemetry: TelemetryService,
+    private readonly caps: SocketCaps,
   ) {}
 
   onModuleInit(): void {
@@ -216,6 +216,14 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
           const refused = await this.admission(principal);
           if (refused) return next(Object.assign(new Error(refused), { data: { code: 'maintenance' } satisfies HandshakeRefusal }));
           if (principal.kind === 'vehicle') await this.vehicles.get(principal.vehicleId);
+          const place = this.caps.admit(principal, this.caps.address(socket.request));
+          if ('limit' in place) {
+            this.metrics.socketsRefused.inc({ limit: place.limit });
+            return next(Object.assign(new Error(place.message), { data: { code: 'too-many-connections' } satisfies HandshakeRefusal }));
+          }
+          // Released when the socket closes, or at once if Socket.IO drops it before it connects.
+          socket.once('disconnect', place.release);
+          socket.conn.once('close', place.release);
           // A vehicle may say what video it sends right in its handshake, so its first watchers get the right codec.
           const given = (socket.handshake.auth as { caps?: unknown } | undefined)?.caps;
           const caps = principal.kind === 'vehicle' && given !== undefined && !checkBounds(given, { maxBytes: 256, maxDepth: 3 }) ? VideoCapsSchema.safeParse(given) : null;
@@ -273,7 +281,7 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
   /** This instance's relay counters for a vehicle (each instance counts what passes through it). */
   async statsOf(vehicleId: string): Promise<VehicleStats> {
     const [live, video, controls] = [await this.state.stateOf(vehicleId), this.video.stats(vehicleId), this.driving.counts(vehicleId)];
-    return { vehicleId, online: live.online, ...video, fps: live.fps, ...controls };
+    return { vehicleId, online: live.online, ...video, fps: live.fps, ...controls, ...this.telemetry.stats(vehicleId) };
   }
 
   /** A rotated token: the sockets that authenticated with the old one are closed, wherever they are. */
@@ -362,7 +370,7 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
   }
 
   private fail(socket: Socket, event: string, ack: Ack | undefined, err: unknown): void {
-    const known = err instanceof RelayError || err instanceof DrivingError || err instanceof VideoError || err instanceof CallError;
+    const known = err instanceof RelayError || err instanceof DrivingError || err instanceof VideoError || err instanceof CallError || err instanceof TelemetryRateError;
     if (!known) this.logger.error({ err, event, socketId: socket.id }, 'relay handler failed');
     const body: RelayErrorEvent = known ? { code: (err as RelayError).code, message: (err as Error).message, event } : { code: 'internal', message: 'internal error', event };
     try {

@@ -10,6 +10,7 @@ import { InMemoryRelayState, RELAY_STATE } from './relay-state.js';
 import { RedisRelayState } from './relay-state.redis.js';
 import { RelayGateway } from './relay.gateway.js';
 import { VehicleStateService } from './vehicle-state.service.js';
+import { TelemetryService } from './telemetry.service.js';
 import { VideoService } from './video.service.js';
 
 /**
@@ -26,6 +27,7 @@ import { VideoService } from './video.service.js';
     VideoService,
     PresenceService,
     VehicleStateService,
+    TelemetryService,
     {
       provide: RELAY_STATE,
       inject: [ClusterService],

@@ -1,7 +1,8 @@
 import { Global, Module } from '@nestjs/common';
 import { RelaySockets } from './relay-sockets.js';
+import { SocketCaps } from './socket-caps.js';
 
 /** The relay namespace's sockets and rooms, for every feature that talks to clients (relay, connections, calls). */
 @Global()
-@Module({ providers: [RelaySockets], exports: [RelaySockets] })
+@Module({ providers: [RelaySockets, SocketCaps], exports: [RelaySockets, SocketCaps] })
 export class SocketsModule {}

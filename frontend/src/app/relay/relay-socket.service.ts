@@ -100,9 +100,15 @@ export class RelaySocketService {
         void this.auth.refresh().then((t) => (t ? socket.connect() : this.close()));
         return;
       }
-      const maintenance = (err as { data?: Partial<HandshakeRefusal> }).data?.code === 'maintenance';
-      this.status.set(maintenance ? 'refused' : 'reconnecting');
+      const code = (err as { data?: Partial<HandshakeRefusal> }).data?.code;
+      const maintenance = code === 'maintenance';
+      this.status.set(maintenance || code === 'too-many-connections' ? 'refused' : 'reconnecting');
       if (maintenance) this.notice.set(err.message);
+      // Too many tabs or devices of this account: said so, and tried again slowly (another may close meanwhile).
+      else if (code === 'too-many-connections') {
+        this.notice.set(err.message);
+        setTimeout(() => this.socket === socket && !socket.connected && socket.connect(), 10_000 + Math.random() * 5000);
+      }
       // Refused by the server for a moment (its database away or busy): the client does not retry that by itself.
       else if (!socket.active) setTimeout(() => this.socket === socket && !socket.connected && socket.connect(), 1000 + Math.random() * 1000);
     });
