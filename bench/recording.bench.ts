@@ -258,7 +258,7 @@ async function driveTurns() {
     };
   }
   const dir = join(work, 'server');
-  const config = loadConfig({ DATA_DIR: dir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', ADMIN_EMAIL: 'bench@vicer.test', ADMIN_PASSWORD: 'bench-password-1', VICER_DEMO: '0' });
+  const config = loadConfig({ DATA_DIR: dir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', ADMIN_EMAIL: 'bench@vicer.test', ADMIN_PASSWORD: 'bench-password-1', VICER_DEMO: '0', MAX_SOCKETS_PER_USER: '100000', MAX_SOCKETS_PER_ADDRESS: '1000000' });
   const app = await createApp(config);
   await listenAndSeed(app, config, { announce: () => undefined });
   const recordings = app.get(RecordingsService);

@@ -134,7 +134,7 @@ export async function startVicer(vehicles: number, flags: string[] = [], env: Re
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'vicer-bench-'));
   const child = spawn(process.execPath, [...flags, join(ROOT, 'dist/node/backend/src/main.js')], {
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dir, LOG_LEVEL: 'warn', VICER_DEMO: '0', ADMIN_PASSWORD: 'bench-password-1', ...env },
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dir, LOG_LEVEL: 'warn', VICER_DEMO: '0', ADMIN_PASSWORD: 'bench-password-1', MAX_SOCKETS_PER_USER: '100000', MAX_SOCKETS_PER_ADDRESS: '1000000', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   await waitLine(child, /listening/);

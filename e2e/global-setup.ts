@@ -24,7 +24,7 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   mkdirSync(join(root, 'e2e/artifacts'), { recursive: true });
   const dataDir = mkdtempSync(join(tmpdir(), 'vicer-e2e-'));
   const port = await freePort();
-  const env = { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'warn', VICER_DEMO: '1' } as Record<string, string>;
+  const env = { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'warn', VICER_DEMO: '1', MAX_SOCKETS_PER_USER: '200' } as Record<string, string>;
   delete env.ADMIN_PASSWORD;
   delete env.ADMIN_EMAIL;
   const server = spawn(process.execPath, [join(root, 'dist/node/backend/src/main.js')], { env, stdio: ['ignore', 'pipe', 'inherit'] });

@@ -24,10 +24,26 @@ test('API tokens: made on the page, shown once, used by a script, last use shown
   const row = page.getByRole('table', { name: 'Your tokens' }).getByRole('row', { name: /nightly export/ });
   await expect(row).toContainText('never');
 
-  // A script (no browser session) uses it.
+  // A script (no browser session) uses it: read only, as the page says.
+  await expect(row).toContainText('Read');
   const script = await fetch(base() + '/api/users/me', { headers: { authorization: `Bearer ${secret}` } });
   expect(script.status).toBe(200);
   expect((await script.json()).email).toBe(admin().email);
+  const write = await fetch(base() + '/api/vehicles', { method: 'POST', headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'by-a-reader' }) });
+  expect(write.status).toBe(403);
+  expect((await write.json()).code).toBe('token-scope');
+
+  // A second token with a scope ticked shows it; revoked at once.
+  await page.getByRole('button', { name: 'Done' }).click();
+  await page.getByLabel('Token name').fill('provisioning');
+  await page.getByRole('checkbox', { name: 'Manage vehicles' }).check();
+  await page.getByRole('button', { name: 'Create token' }).click();
+  await expect(page.getByLabel('The new token')).toHaveValue(/^vct_/);
+  const second = page.getByRole('table', { name: 'Your tokens' }).getByRole('row', { name: /provisioning/ });
+  await expect(second).toContainText('Read, Manage vehicles');
+  await second.getByRole('button', { name: 'Revoke provisioning' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Revoke' }).click();
+  await expect(second).toHaveCount(0);
 
   await page.getByRole('button', { name: 'Done' }).click();
   await expect(page.getByLabel('The new token')).toHaveCount(0);

@@ -41,7 +41,7 @@ export async function createApp(config: AppConfig): Promise<NestFastifyApplicati
     bodyLimit: BODY_LIMIT_BYTES,
     // A path parameter of any length reaches its schema (a 400 naming it); the request line itself is bounded by
     // Node's 16 KiB header limit.
-    maxParamLength: 16 * 1024,
+    routerOptions: { maxParamLength: 16 * 1024 },
     clientErrorHandler: answerClientError,
     // Errors Fastify meets before routing (a malformed percent-encoding) answer in the one error shape too.
     frameworkErrors: (err: Error & { statusCode?: number; code?: string }, _req: FastifyRequest, reply: FastifyReply) => {

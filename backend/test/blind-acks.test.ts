@@ -36,7 +36,7 @@ describe('a watcher that never reads and acknowledges blindly', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it(`${ATTACK_MS / 1000} s of 100 KB x 30 fps: RSS grows less than 20 MB, the honest watcher keeps every frame, the liars are skipped`, { timeout: 120_000 }, async () => {
+  it(`${ATTACK_MS / 1000} s of 100 KB x 30 fps: RSS grows less than 20 MB, the honest watcher keeps every frame, the liars are skipped`, { timeout: 120_000 }, async (t) => {
     const v = await http(server.url, 'POST', '/api/vehicles', { token: admin, body: { name: 'blind-ack-rover' } });
     assert.equal(v.status, 201);
     const vehicleId: string = v.body.id;
@@ -99,7 +99,7 @@ describe('a watcher that never reads and acknowledges blindly', () => {
 
     const stats = (await http(server.url, 'GET', `/api/vehicles/${vehicleId}/stats`, { token: admin })).body;
     const liarStats = stats.watchers.filter((w: { name: string }) => w.name === 'Mallory');
-    console.log(
+    t.diagnostic(
       `# baseline RSS ${(baseline / MB).toFixed(1)} MB, peak ${(peak / MB).toFixed(1)} MB (+${((peak - baseline) / MB).toFixed(1)} MB); ` +
         `honest watcher ${received} of ${sent} frames; liars ${JSON.stringify(liarStats)}`,
     );

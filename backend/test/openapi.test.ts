@@ -121,6 +121,7 @@ describe('OpenAPI document (/api/docs-json)', () => {
       authLogin: { ok: () => s.api('POST', '/api/auth/login', { body: { email: ADMIN_EMAIL, password: ADMIN_PASSWORD } }), refused: () => s.api('POST', '/api/auth/login', { body: { email: ADMIN_EMAIL, password: 'wrong-one' } }) },
       authRefresh: { ok: () => s.api('POST', '/api/auth/refresh', { body: { refreshToken: fresh.refreshToken } }), refused: () => s.api('POST', '/api/auth/refresh', { body: { refreshToken: 'nope' } }) },
       authLogout: { ok: () => s.api('POST', '/api/auth/logout', { token: fresh.accessToken }), refused: () => s.api('POST', '/api/auth/logout') },
+      authLogoutEverywhere: { ok: async () => s.api('POST', '/api/auth/logout-everywhere', { token: (await s.login('doc.victim@example.com', 'password-123')).accessToken }), refused: () => s.api('POST', '/api/auth/logout-everywhere') },
       usersList: { ok: () => s.api('GET', '/api/users', { token: admin }), refused: () => s.api('GET', '/api/users') },
       usersMe: { ok: () => s.api('GET', '/api/users/me', { token: user.accessToken }), refused: () => s.api('GET', '/api/users/me', { token: 'garbage' }) },
       usersGet: { ok: () => s.api('GET', `/api/users/${user.user.id}`, { token: admin }), refused: () => s.api('GET', `/api/users/${none}`, { token: admin }) },

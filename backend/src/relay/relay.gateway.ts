@@ -38,7 +38,7 @@ import {
 } from '../protocol/index.js';
 import { RelayDecoder, relayParser } from '../sockets/relay-parser.js';
 import { SocketCaps } from '../sockets/socket-caps.js';
-import { principalOf, RelaySockets, SESSION_ROOM, USER_ROOM, USERS_ROOM, userOf, vehicleOf, WATCH_ROOM, type SocketData } from '../sockets/relay-sockets.js';
+import { principalOf, RelaySockets, SESSION_ROOM, USER_ROOM, USERS_ROOM, userOf, vehicleOf, type SocketData } from '../sockets/relay-sockets.js';
 import { VehiclesService } from '../vehicles/vehicles.service.js';
 import { DrivingError, DrivingService } from './driving.service.js';
 import { PresenceService } from './presence.service.js';

@@ -27,6 +27,9 @@ export async function startServerProcess(env: Record<string, string>, opts: { po
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
     VICER_DEMO: '0',
+    // Suites open many sockets of one account from one address; the caps have tests of their own.
+    MAX_SOCKETS_PER_USER: '100000',
+    MAX_SOCKETS_PER_ADDRESS: '1000000',
     ...env,
   };
   for (const [k, v] of Object.entries(fullEnv)) if (v === '') delete fullEnv[k];

@@ -1,13 +1,15 @@
 import { DatePipe } from '@angular/common';
-import { ChangeDetectionStrategy, Component, inject, signal } from '@angular/core';
+import { ChangeDetectionStrategy, Component, computed, inject, signal } from '@angular/core';
 import { FormBuilder, ReactiveFormsModule } from '@angular/forms';
 import { MatButtonModule } from '@angular/material/button';
 import { MatCardModule } from '@angular/material/card';
+import { MatCheckboxModule } from '@angular/material/checkbox';
 import { MatDialog } from '@angular/material/dialog';
 import { MatFormFieldModule } from '@angular/material/form-field';
 import { MatInputModule } from '@angular/material/input';
 import { MatTableModule } from '@angular/material/table';
-import { API_TOKEN_DAYS_DEFAULT, API_TOKEN_DAYS_MAX, API_TOKEN_NAME_MAX, type ApiTokenView, type CreatedApiToken } from '@vicer/protocol';
+import { API_TOKEN_DAYS_DEFAULT, API_TOKEN_DAYS_MAX, API_TOKEN_NAME_MAX, grantableScopes, TOKEN_SCOPES_DEFAULT, type ApiTokenView, type CreatedApiToken, type TokenScope } from '@vicer/protocol';
+import { tokenScopeName } from '../i18n/messages';
 import { firstValueFrom } from 'rxjs';
 import { apiMessage, AuthService, fieldErrors } from '../auth/auth.service';
 import { ToastService } from '../shell/toast.service';
@@ -17,11 +19,11 @@ import { ApiTokensApi } from './api-tokens.api';
 /** Personal API tokens for scripts: make one (its secret shown once), see when each was last used, revoke. */
 @Component({
   selector: 'app-api-tokens',
-  imports: [ReactiveFormsModule, DatePipe, MatTableModule, MatFormFieldModule, MatInputModule, MatButtonModule, MatCardModule],
+  imports: [ReactiveFormsModule, DatePipe, MatTableModule, MatFormFieldModule, MatInputModule, MatButtonModule, MatCardModule, MatCheckboxModule],
   changeDetection: ChangeDetectionStrategy.OnPush,
   template: `
     <h1 i18n>API tokens</h1>
-    <p class="lead" i18n>A token lets a script call the REST API as you, with your role: <code>Authorization: Bearer vct_…</code>. It cannot change your email or password, nor make other tokens.</p>
+    <p class="lead" i18n>A token lets a script call the REST API as you, within your role and the scopes you give it: <code>Authorization: Bearer vct_…</code>. Whatever its scopes, it cannot change an email, a password or a role, make or remove admins, nor make other tokens. Changing your password or signing out everywhere revokes your tokens.</p>
     <form [formGroup]="form" (ngSubmit)="create()" aria-label="New API token" i18n-aria-label>
       <mat-form-field>
         <mat-label i18n>Token name</mat-label>
@@ -33,6 +35,13 @@ import { ApiTokensApi } from './api-tokens.api';
         <input matInput type="number" min="1" [max]="daysMax" formControlName="expiresInDays" />
         @if (errors()['expiresInDays']; as e) {<mat-hint class="err">{{ e }}</mat-hint>}
       </mat-form-field>
+      <fieldset class="scopes">
+        <legend i18n>Scopes</legend>
+        @for (scope of grantable(); track scope) {
+          <mat-checkbox [checked]="scopes().includes(scope)" (change)="toggle(scope, $event.checked)">{{ scopeName(scope) }}</mat-checkbox>
+        }
+        @if (errors()['scopes']; as e) {<span class="err">{{ e }}</span>}
+      </fieldset>
       <button mat-flat-button type="submit" i18n>Create token</button>
     </form>
     @if (created(); as c) {
@@ -52,6 +61,7 @@ import { ApiTokensApi } from './api-tokens.api';
       <table mat-table [dataSource]="own()" aria-label="Your tokens" i18n-aria-label>
         <ng-container matColumnDef="name"><th mat-header-cell *matHeaderCellDef i18n>Name</th><td mat-cell *matCellDef="let t">{{ t.name }}</td></ng-container>
         <ng-container matColumnDef="prefix"><th mat-header-cell *matHeaderCellDef i18n>Starts with</th><td mat-cell *matCellDef="let t"><code>{{ t.prefix }}…</code></td></ng-container>
+        <ng-container matColumnDef="scopes"><th mat-header-cell *matHeaderCellDef i18n>Scopes</th><td mat-cell *matCellDef="let t">{{ scopeList(t.scopes) }}</td></ng-container>
         <ng-container matColumnDef="createdAt"><th mat-header-cell *matHeaderCellDef i18n>Created</th><td mat-cell *matCellDef="let t">{{ t.createdAt | date: 'short' }}</td></ng-container>
         <ng-container matColumnDef="expiresAt"><th mat-header-cell *matHeaderCellDef i18n>Expires</th><td mat-cell *matCellDef="let t">@if (t.expired) {<span class="expired" i18n>expired</span> } {{ t.expiresAt | date: 'mediumDate' }}</td></ng-container>
         <ng-container matColumnDef="lastUsedAt"><th mat-header-cell *matHeaderCellDef i18n>Last used</th><td mat-cell *matCellDef="let t">@if (t.lastUsedAt) {{{ t.lastUsedAt | date: 'short' }}} @else {<ng-container i18n>never</ng-container>}</td></ng-container>
@@ -71,6 +81,7 @@ import { ApiTokensApi } from './api-tokens.api';
         <table mat-table [dataSource]="all()" aria-label="Everyone’s tokens" i18n-aria-label>
           <ng-container matColumnDef="owner"><th mat-header-cell *matHeaderCellDef i18n>Owner</th><td mat-cell *matCellDef="let t">{{ t.owner.email }}</td></ng-container>
           <ng-container matColumnDef="name"><th mat-header-cell *matHeaderCellDef i18n>Name</th><td mat-cell *matCellDef="let t">{{ t.name }}</td></ng-container>
+          <ng-container matColumnDef="scopes"><th mat-header-cell *matHeaderCellDef i18n>Scopes</th><td mat-cell *matCellDef="let t">{{ scopeList(t.scopes) }}</td></ng-container>
           <ng-container matColumnDef="expiresAt"><th mat-header-cell *matHeaderCellDef i18n>Expires</th><td mat-cell *matCellDef="let t">@if (t.expired) {<span class="expired" i18n>expired</span> } {{ t.expiresAt | date: 'mediumDate' }}</td></ng-container>
           <ng-container matColumnDef="lastUsedAt"><th mat-header-cell *matHeaderCellDef i18n>Last used</th><td mat-cell *matCellDef="let t">@if (t.lastUsedAt) {{{ t.lastUsedAt | date: 'short' }}} @else {<ng-container i18n>never</ng-container>}</td></ng-container>
           <ng-container matColumnDef="actions">
@@ -91,6 +102,7 @@ import { ApiTokensApi } from './api-tokens.api';
     .lead { max-width: 70ch; }
     form { display: flex; flex-wrap: wrap; align-items: baseline; gap: 12px; }
     .days { width: 160px; }
+    .scopes { display: flex; flex-wrap: wrap; gap: 4px 12px; border: 1px solid var(--mat-sys-outline-variant); border-radius: 4px; padding: 4px 12px; }
     .secret { margin: 12px 0; max-width: 760px; }
     .copy { display: flex; flex-wrap: wrap; gap: 8px; align-items: center; }
     .token { flex: 1; min-width: 260px; font-family: monospace; font-size: 0.9rem; padding: 8px; border: 1px solid var(--mat-sys-outline); border-radius: 4px; background: var(--mat-sys-surface-container); color: var(--mat-sys-on-surface); }
@@ -113,8 +125,20 @@ export class ApiTokensPage {
   protected readonly errors = signal<Record<string, string>>({});
   protected readonly revokeLabel = (t: ApiTokenView) => $localize`Revoke ${t.name}:name:`;
   protected readonly revokeOfLabel = (t: ApiTokenView) => $localize`Revoke ${t.name}:name: of ${t.owner.email}:email:`;
-  protected readonly ownColumns = ['name', 'prefix', 'createdAt', 'expiresAt', 'lastUsedAt', 'actions'];
-  protected readonly allColumns = ['owner', 'name', 'expiresAt', 'lastUsedAt', 'actions'];
+  protected readonly ownColumns = ['name', 'prefix', 'scopes', 'createdAt', 'expiresAt', 'lastUsedAt', 'actions'];
+  protected readonly allColumns = ['owner', 'name', 'scopes', 'expiresAt', 'lastUsedAt', 'actions'];
+  /** The scopes this user may give (read only by default, as the server does). */
+  protected readonly grantable = computed(() => {
+    const role = this.auth.user()?.role;
+    return role ? grantableScopes(role) : [];
+  });
+  protected readonly scopes = signal<TokenScope[]>([...TOKEN_SCOPES_DEFAULT]);
+  protected readonly scopeName = tokenScopeName;
+  protected readonly scopeList = (l: TokenScope[]) => l.map(tokenScopeName).join(', ');
+
+  protected toggle(scope: TokenScope, on: boolean): void {
+    this.scopes.update((l) => (on ? [...new Set([...l, scope])] : l.filter((s) => s !== scope)));
+  }
 
   constructor() {
     void this.load();
@@ -124,8 +148,9 @@ export class ApiTokensPage {
     this.errors.set({});
     const v = this.form.getRawValue();
     try {
-      this.created.set(await this.api.create({ name: v.name, expiresInDays: Number(v.expiresInDays) }));
+      this.created.set(await this.api.create({ name: v.name, expiresInDays: Number(v.expiresInDays), scopes: this.scopes() }));
       this.form.reset();
+      this.scopes.set([...TOKEN_SCOPES_DEFAULT]);
       await this.load();
     } catch (err) {
       this.errors.set(fieldErrors(err));

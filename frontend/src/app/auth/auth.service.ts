@@ -71,6 +71,17 @@ export class AuthService implements OnDestroy {
     await this.router.navigateByUrl('/login');
   }
 
+  /** Ends every session and API token of the account, then signs out here. */
+  async logoutEverywhere(): Promise<void> {
+    try {
+      await firstValueFrom(this.http.post('/api/auth/logout-everywhere', {}));
+    } catch {
+      // signed out locally either way
+    }
+    this.clear();
+    await this.router.navigateByUrl('/login');
+  }
+
   /** The session ended under us (refresh refused): back to sign-in, then back here. */
   async expired(returnUrl = this.router.url): Promise<void> {
     this.clear();

@@ -1,4 +1,4 @@
-import type { Role } from '@vicer/protocol';
+import type { Role, TokenScope } from '@vicer/protocol';
 
 /**
  * Text for the server's stable codes: an HTTP error's `code`, a field error's `code` (with its `limit`), a socket
@@ -159,6 +159,26 @@ export function recordingEndName(reason: string | null): string {
       return $localize`server crashed`;
     default:
       return reason;
+  }
+}
+
+/** An API token's scope, as the tokens page names it. */
+export function tokenScopeName(scope: TokenScope): string {
+  switch (scope) {
+    case 'read':
+      return $localize`Read`;
+    case 'account':
+      return $localize`Own profile`;
+    case 'users:manage':
+      return $localize`Manage users`;
+    case 'vehicles:manage':
+      return $localize`Manage vehicles`;
+    case 'connections:manage':
+      return $localize`Manage connections`;
+    case 'recordings:manage':
+      return $localize`Manage recordings`;
+    case 'server:maintenance':
+      return $localize`Maintenance`;
   }
 }
 
