@@ -41,8 +41,13 @@ describe('behind nginx with TRUST_PROXY=1', () => {
     assert.ok(statuses.filter((s) => s === 429).length >= 20, `answers: ${statuses.join(' ')}`);
     assert.equal(statuses.indexOf(429), 5, 'throttled after the fifth failure');
 
-    const events = (await http(server.url, 'GET', '/api/auth-events?pageSize=100', { token: admin })).body.items as { ip: string; outcome: string }[];
-    const failed = events.filter((e) => e.outcome !== 'success');
+    // Auth events are written after the answer: wait (bounded) until all 30 are in.
+    const failures = async () => ((await http(server.url, 'GET', '/api/auth-events?pageSize=100', { token: admin })).body.items as { ip: string; outcome: string }[]).filter((e) => e.outcome !== 'success');
+    let failed = await failures();
+    for (let i = 0; i < 50 && failed.length < 30; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      failed = await failures();
+    }
     assert.equal(failed.length, 30);
     assert.equal(failed.filter((e) => e.outcome === 'throttled').length, statuses.filter((s) => s === 429).length);
     assert.deepEqual([...new Set(failed.map((e) => e.ip))], ['127.0.0.1'], 'the invented addresses are not recorded');

@@ -4,7 +4,7 @@ import { IsNull, MoreThan } from 'typeorm';
 import { sha256 } from '../auth/auth.service.js';
 import type { Principal } from '../auth/decorators.js';
 import { DatabaseService } from '../database/database.service.js';
-import { API_TOKEN_PREFIX, API_TOKENS_PER_USER, can, grantableScopes, TOKEN_SCOPES, type ApiTokenView, type CreatedApiToken, type TokenScope } from '../protocol/index.js';
+import { API_TOKEN_PREFIX, API_TOKENS_PER_USER, can, grantableScopes, parseTokenScopes, TOKEN_SCOPES, type ApiTokenView, type CreatedApiToken, type TokenScope } from '../protocol/index.js';
 import { User } from '../users/user.entity.js';
 import { ApiToken } from './api-token.entity.js';
 
@@ -92,7 +92,7 @@ function view(t: ApiToken, owner: User): ApiTokenView {
     expiresAt: t.expiresAt.toISOString(),
     lastUsedAt: t.lastUsedAt ? t.lastUsedAt.toISOString() : null,
     expired: t.expiresAt.getTime() <= Date.now(),
-    scopes: t.scopes.split(',').filter((s): s is TokenScope => (TOKEN_SCOPES as readonly string[]).includes(s)),
+    scopes: parseTokenScopes(t.scopes),
     owner: { id: owner.id, email: owner.email, name: owner.name },
   };
 }

@@ -8,7 +8,7 @@ import { HttpErrorWithHeaders } from '../http/api-exception.filter.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { CONFIG } from '../config/config.module.js';
 import type { AppConfig } from '../config/config.js';
-import { ACCESS_TOKEN_TTL_SECONDS, API_TOKEN_PREFIX, API_TOKEN_TOUCH_SECONDS, REFRESH_GRACE_SECONDS, REFRESH_TOKEN_MAX, REFRESH_TOKEN_TTL_SECONDS, type AuthOutcome, type LoginRequest, type Role, type TokenPair, type TokenScope, TOKEN_SCOPES } from '../protocol/index.js';
+import { ACCESS_TOKEN_TTL_SECONDS, API_TOKEN_PREFIX, API_TOKEN_TOUCH_SECONDS, REFRESH_GRACE_SECONDS, REFRESH_TOKEN_MAX, REFRESH_TOKEN_TTL_SECONDS, type AuthOutcome, type LoginRequest, type Role, type TokenPair, parseTokenScopes } from '../protocol/index.js';
 import { ApiToken } from '../api-tokens/api-token.entity.js';
 import { User, toUserView } from '../users/user.entity.js';
 import { Vehicle } from '../vehicles/vehicle.entity.js';
@@ -245,7 +245,7 @@ export class AuthService {
       role: row.role,
       exp: Math.floor(expiresAt.getTime() / 1000),
       apiTokenId: row.tokenId,
-      tokenScopes: parseScopes(row.scopes),
+      tokenScopes: parseTokenScopes(row.scopes),
     };
   }
 
@@ -284,11 +284,6 @@ function asDate(v: unknown): Date {
   if (v instanceof Date) return v;
   const s = String(v);
   return new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(s) ? s : s.replace(' ', 'T') + 'Z');
-}
-
-/** A token's stored scopes; an unknown name (a newer server's) is dropped rather than trusted. */
-function parseScopes(stored: string): TokenScope[] {
-  return stored.split(',').filter((s): s is TokenScope => (TOKEN_SCOPES as readonly string[]).includes(s));
 }
 
 function newRefreshToken(): string {

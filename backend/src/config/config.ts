@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import { hostname } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import proxyaddr from 'proxy-addr';
@@ -232,6 +233,12 @@ export function proxyTrust(t: AppConfig['trustProxy']): ((addr: string, hop: num
   if (t === true) return () => true;
   if (typeof t === 'number') return (_addr, hop) => hop < t;
   return proxyaddr.compile(t);
+}
+
+/** A request's client address as the trust says (the socket's peer when it trusts none), without an IPv4-mapped prefix. */
+export function clientAddress(req: IncomingMessage, trust: ReturnType<typeof proxyTrust>): string | null {
+  const ip = trust ? proxyaddr(req, trust) : req.socket?.remoteAddress;
+  return ip?.replace(/^::ffff:/, '') ?? null;
 }
 
 /** Settings that work but that an operator should know are risky; logged at start. */

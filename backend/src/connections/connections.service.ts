@@ -3,14 +3,13 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
-import proxyaddr from 'proxy-addr';
 import type { Socket } from 'socket.io';
 import { IsNull, LessThan, type Repository, type SelectQueryBuilder } from 'typeorm';
 import { AuthEvents, type AuthEventRecord } from '../auth/auth-events.js';
 import type { SocketPrincipal } from '../auth/decorators.js';
 import { ClusterService } from '../cluster/cluster.service.js';
 import { CONFIG } from '../config/config.module.js';
-import { proxyTrust, type AppConfig } from '../config/config.js';
+import { clientAddress, proxyTrust, type AppConfig } from '../config/config.js';
 import {
   can,
   CONNECTIONS_EVENTS,
@@ -367,8 +366,7 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
 
   private clientIp(req: IncomingMessage): string | null {
     // X-Forwarded-For is believed only as far as TRUST_PROXY says.
-    const ip = this.trust ? proxyaddr(req, this.trust) : req.socket?.remoteAddress;
-    return ip?.replace(/^::ffff:/, '') ?? null;
+    return clientAddress(req, this.trust);
   }
 }
 

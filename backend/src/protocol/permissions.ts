@@ -43,6 +43,11 @@ export const TOKEN_SCOPES = ['read', 'account', 'users:manage', 'vehicles:manage
 export type TokenScope = (typeof TOKEN_SCOPES)[number];
 export const TOKEN_SCOPES_DEFAULT: readonly TokenScope[] = ['read'];
 
+/** A token's stored scopes (comma-separated); a name this server does not know is dropped rather than trusted. */
+export function parseTokenScopes(stored: string): TokenScope[] {
+  return stored.split(',').filter((s): s is TokenScope => (TOKEN_SCOPES as readonly string[]).includes(s));
+}
+
 /** The scopes a token may be given by someone of this role: `read` and `account` for all, each permission they hold. */
 export function grantableScopes(role: Role): TokenScope[] {
   return TOKEN_SCOPES.filter((s) => s === 'read' || s === 'account' || can(role, s as Permission));

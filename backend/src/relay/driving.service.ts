@@ -6,6 +6,7 @@ import { ClusterService } from '../cluster/cluster.service.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { can, RELAY_EVENTS as EV, RELAY_LIMITS, type ControlMessage, type DriveRevoked, type DriverView, type RelayErrorCode, type RelayErrorEvent, type VehicleControl } from '../protocol/index.js';
 import { RelaySockets, userOf, type SocketData } from '../sockets/relay-sockets.js';
+import { TokenBucket } from './token-bucket.js';
 import { PresenceService } from './presence.service.js';
 import { RELAY_STATE, type DriverLock, type RelayStateStore } from './relay-state.js';
 import { VehicleStateService } from './vehicle-state.service.js';
@@ -49,12 +50,6 @@ interface Counters {
   controlsDropped: number;
 }
 
-interface Bucket {
-  tokens: number;
-  at: number;
-  notified: boolean;
-}
-
 const MAX_PENDING_ACKS = 256;
 /** A control whose send time is this far from the server's clock comes from a client that does not sync its clock. */
 const UNSYNCED_CLOCK_MS = 5000;
@@ -82,7 +77,7 @@ export class DrivingService implements OnModuleInit, OnModuleDestroy {
   /** E-stop latches as last heard; every instance keeps them so a driver is refused without a round trip. */
   private readonly estops = new Set<string>();
   private readonly counters = new Map<string, Counters>();
-  private readonly buckets = new WeakMap<Socket, Bucket>();
+  private readonly buckets = new WeakMap<Socket, TokenBucket>();
   private watchdog?: NodeJS.Timeout;
 
   constructor(
@@ -458,13 +453,7 @@ export class DrivingService implements OnModuleInit, OnModuleDestroy {
 
   private takeToken(socket: Socket): boolean {
     let b = this.buckets.get(socket);
-    if (!b) this.buckets.set(socket, (b = { tokens: RELAY_LIMITS.controlBurst, at: performance.now(), notified: false }));
-    const now = performance.now();
-    b.tokens = Math.min(RELAY_LIMITS.controlBurst, b.tokens + ((now - b.at) / 1000) * RELAY_LIMITS.controlMaxHz);
-    b.at = now;
-    if (b.tokens < 1) return false;
-    b.tokens -= 1;
-    if (b.tokens >= RELAY_LIMITS.controlBurst - 1) b.notified = false; // a calm second re-arms the notice
-    return true;
+    if (!b) this.buckets.set(socket, (b = new TokenBucket(RELAY_LIMITS.controlMaxHz, RELAY_LIMITS.controlBurst)));
+    return b.take();
   }
 }

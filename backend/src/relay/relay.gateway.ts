@@ -1,4 +1,3 @@
-import { RecordingsService } from '../recordings/recordings.service.js';
 import { DashboardService } from '../dashboard/dashboard.service.js';
 import { HttpException, Logger, type BeforeApplicationShutdown, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { WebSocketGateway, WebSocketServer, type OnGatewayConnection, type OnGatewayDisconnect, type OnGatewayInit } from '@nestjs/websockets';
@@ -139,7 +138,6 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
     private readonly video: VideoService,
     private readonly state: VehicleStateService,
     private readonly dashboard: DashboardService,
-    private readonly recordings: RecordingsService,
     private readonly metrics: MetricsService,
     private readonly telemetry: TelemetryService,
     private readonly caps: SocketCaps,
@@ -167,6 +165,7 @@ export class RelayGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
       if (vehicleId) {
         this.driving.forget(vehicleId);
         this.video.forget(vehicleId);
+        this.telemetry.forget(vehicleId);
         this.presence.forget(vehicleId);
       }
     });

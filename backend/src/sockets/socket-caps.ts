@@ -1,9 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { IncomingMessage } from 'node:http';
-import proxyaddr from 'proxy-addr';
 import type { SocketPrincipal } from '../auth/decorators.js';
 import { CONFIG } from '../config/config.module.js';
-import { proxyTrust, type AppConfig } from '../config/config.js';
+import { clientAddress, proxyTrust, type AppConfig } from '../config/config.js';
 
 /** Why a handshake was refused by a cap, and what the client is told. */
 export interface CapRefusal {
@@ -27,8 +26,7 @@ export class SocketCaps {
   }
 
   address(req: IncomingMessage): string {
-    const ip = this.trust ? proxyaddr(req, this.trust) : req.socket?.remoteAddress;
-    return (ip ?? '-').replace(/^::ffff:/, '');
+    return clientAddress(req, this.trust) ?? '-';
   }
 
   /** Takes a place for a new socket, or says which cap it would pass. Vehicles count per address only. */
