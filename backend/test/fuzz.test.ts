@@ -295,7 +295,7 @@ describe('hostile socket input', () => {
       ['PUT', `/api/users/${me.user.id}`, { name: 'Renamed', disabled: false }],
       ['POST', '/api/vehicles', { name: 'fuzz-vehicle' }],
       ['PUT', '/api/server/maintenance', { enabled: false, message: 'later' }],
-      ['POST', '/api/users/me/tokens', { name: 'fuzz script', expiresInDays: 7 }],
+      ['POST', '/api/users/me/tokens', { name: 'fuzz script', expiresInDays: 7, scopes: ['read', 'vehicles:manage'] }],
       ['PUT', `/api/vehicles/${vehicleId}/recording`, { enabled: false }],
     ];
     let cases = 0;
