@@ -58,3 +58,24 @@ test('API tokens: made on the page, shown once, used by a script, last use shown
   expect((await fetch(base() + '/api/users/me', { headers: { authorization: `Bearer ${secret}` } })).status).toBe(401);
   await context.close();
 });
+
+test('Sign out everywhere ends this session and the other, and revokes the account’s tokens', async ({ browser }) => {
+  // A user of its own: signing the admin out everywhere would end the other tests' sessions.
+  const login = await (await fetch(base() + '/api/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: admin().email, password: admin().password }) })).json();
+  const email = `everywhere-${Date.now()}@example.com`;
+  const made = await fetch(base() + '/api/users', { method: 'POST', headers: { authorization: `Bearer ${login.accessToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ email, password: 'password-123', name: 'Everywhere', role: 'user' }) });
+  expect(made.status).toBe(201);
+  const other = await (await fetch(base() + '/api/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password: 'password-123' }) })).json();
+  const token = await (await fetch(base() + '/api/users/me/tokens', { method: 'POST', headers: { authorization: `Bearer ${other.accessToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'script' }) })).json();
+
+  const context = await browser.newContext({ baseURL: base() });
+  const page = await context.newPage();
+  await signIn(page, email, 'password-123');
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'API tokens' }).click();
+  await page.getByRole('button', { name: 'Sign out everywhere' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Sign out everywhere' }).click();
+  await expect(page).toHaveURL(/\/login/);
+  expect((await fetch(base() + '/api/users/me', { headers: { authorization: `Bearer ${other.accessToken}` } })).status).toBe(401);
+  expect((await fetch(base() + '/api/users/me', { headers: { authorization: `Bearer ${token.token}` } })).status).toBe(401);
+  await context.close();
+});

@@ -58,6 +58,7 @@ import { ApiTokensApi } from './api-tokens.api';
     }
     <h2 i18n>Your tokens</h2>
     @if (own().length) {
+      <div class="scroll">
       <table mat-table [dataSource]="own()" aria-label="Your tokens" i18n-aria-label>
         <ng-container matColumnDef="name"><th mat-header-cell *matHeaderCellDef i18n>Name</th><td mat-cell *matCellDef="let t">{{ t.name }}</td></ng-container>
         <ng-container matColumnDef="prefix"><th mat-header-cell *matHeaderCellDef i18n>Starts with</th><td mat-cell *matCellDef="let t"><code>{{ t.prefix }}…</code></td></ng-container>
@@ -72,12 +73,14 @@ import { ApiTokensApi } from './api-tokens.api';
         <tr mat-header-row *matHeaderRowDef="ownColumns"></tr>
         <tr mat-row *matRowDef="let row; columns: ownColumns"></tr>
       </table>
+      </div>
     } @else {
       <p i18n>No tokens yet.</p>
     }
     @if (auth.can('users:manage')) {
       <h2 i18n>Everyone’s tokens</h2>
       @if (all().length) {
+        <div class="scroll">
         <table mat-table [dataSource]="all()" aria-label="Everyone’s tokens" i18n-aria-label>
           <ng-container matColumnDef="owner"><th mat-header-cell *matHeaderCellDef i18n>Owner</th><td mat-cell *matCellDef="let t">{{ t.owner.email }}</td></ng-container>
           <ng-container matColumnDef="name"><th mat-header-cell *matHeaderCellDef i18n>Name</th><td mat-cell *matCellDef="let t">{{ t.name }}</td></ng-container>
@@ -91,10 +94,14 @@ import { ApiTokensApi } from './api-tokens.api';
           <tr mat-header-row *matHeaderRowDef="allColumns"></tr>
           <tr mat-row *matRowDef="let row; columns: allColumns"></tr>
         </table>
+        </div>
       } @else {
         <p i18n>Nobody has a token.</p>
       }
     }
+    <h2 i18n>Sign out everywhere</h2>
+    <p class="lead" i18n>Ends every session of your account, this one too, and revokes all your API tokens.</p>
+    <button mat-stroked-button type="button" (click)="signOutEverywhere()" i18n>Sign out everywhere</button>
   `,
   styles: `
     h1 { margin: 0 0 8px; font-size: 1.4rem; }
@@ -106,6 +113,7 @@ import { ApiTokensApi } from './api-tokens.api';
     .secret { margin: 12px 0; max-width: 760px; }
     .copy { display: flex; flex-wrap: wrap; gap: 8px; align-items: center; }
     .token { flex: 1; min-width: 260px; font-family: monospace; font-size: 0.9rem; padding: 8px; border: 1px solid var(--mat-sys-outline); border-radius: 4px; background: var(--mat-sys-surface-container); color: var(--mat-sys-on-surface); }
+    .scroll { overflow-x: auto; }
     table { width: 100%; }
     .expired { color: var(--mat-sys-error); font-weight: 500; }
     .err { color: var(--mat-sys-error); }
@@ -156,6 +164,13 @@ export class ApiTokensPage {
       this.errors.set(fieldErrors(err));
       if (!Object.keys(fieldErrors(err)).length) this.toast.error(apiMessage(err));
     }
+  }
+
+  protected async signOutEverywhere(): Promise<void> {
+    const ok = await firstValueFrom(
+      this.dialog.open(ConfirmDialog, { data: { title: $localize`Sign out everywhere?`, text: $localize`Every device signed in to your account is signed out, and your API tokens stop working.`, confirm: $localize`Sign out everywhere` } }).afterClosed(),
+    );
+    if (ok) await this.auth.logoutEverywhere();
   }
 
   protected async copy(token: string): Promise<void> {

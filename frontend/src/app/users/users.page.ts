@@ -63,11 +63,6 @@ import { UsersApi } from './users.api';
             <mat-form-field><mat-label i18n>New password</mat-label><input matInput type="password" formControlName="password" autocomplete="new-password" />@if (errors()['password']; as e) {<mat-hint class="err">{{ e }}</mat-hint>}</mat-form-field>
             <button mat-stroked-button type="submit" i18n>Change password</button>
           </form>
-          <div class="everywhere">
-            <h2 i18n>Sign out everywhere</h2>
-            <p i18n>Ends every session of your account, this one too, and revokes all your API tokens.</p>
-            <button mat-stroked-button type="button" (click)="signOutEverywhere()" i18n>Sign out everywhere</button>
-          </div>
         </mat-card-content>
       </mat-card>
     }
@@ -161,13 +156,6 @@ export class UsersPage {
       this.errors.set(fieldErrors(err));
       if (!Object.keys(fieldErrors(err)).length) this.toast.error(apiMessage(err));
     }
-  }
-
-  protected async signOutEverywhere(): Promise<void> {
-    const ok = await firstValueFrom(
-      this.dialog.open(ConfirmDialog, { data: { title: $localize`Sign out everywhere?`, text: $localize`Every device signed in to your account is signed out, and your API tokens stop working.`, confirm: $localize`Sign out everywhere` } }).afterClosed(),
-    );
-    if (ok) await this.auth.logoutEverywhere();
   }
 
   protected async savePassword(): Promise<void> {
