@@ -157,6 +157,7 @@ class Vehicle(socketio.ClientNamespace):
     def on_connect(self):
         log(f'connected to {self.agent.args.server}')
         self.agent.refused = None
+        self.agent.fence = None  # a new connection is driven only after a new seat
 
     def on_connect_error(self, data):
         reason = data.get('message') if isinstance(data, dict) else str(data)
@@ -172,14 +173,26 @@ class Vehicle(socketio.ClientNamespace):
         self.agent.on_control(cmd)
 
     def on_stop(self, data):
+        self.agent.fence = None
         self.agent.motors.apply(None, 0, 0, 'stop')
 
+    def on_seat(self, data):
+        # Fencing tokens only grow: an older or repeated seat is stale.
+        fence = data.get('fence') if isinstance(data, dict) else None
+        if isinstance(fence, (int, float)) and fence > self.agent.max_fence:
+            self.agent.max_fence = self.agent.fence = fence
+
     def on_estop(self, data):
+        gen = data.get('gen') if isinstance(data, dict) else None
         self.agent.estopped = True
+        self.agent.latch_gen = gen if isinstance(gen, (int, float)) else float('inf')
         self.agent.motors.apply(None, 0, 0, 'estop')
 
     def on_estop_clear(self, data):
-        self.agent.estopped = False
+        # A clear older than the latch that holds (late, or out of order) does not end it.
+        gen = data.get('gen') if isinstance(data, dict) else None
+        if isinstance(gen, (int, float)) and gen > self.agent.latch_gen:
+            self.agent.estopped = False
 
     def on_error(self, err):
         log(f"server refused {err.get('event')}: {err.get('code')} {err.get('message')}")
@@ -192,6 +205,9 @@ class Agent:
         self.camera = Camera(args.source, args.width, args.height, args.fps)
         self.running = True
         self.estopped = False
+        self.latch_gen = 0
+        self.fence = None  # the current seat's fencing token; None: nobody may drive
+        self.max_fence = 0
         self.refused = None
         self.last_control = 0.0
         self.sio = None
@@ -199,7 +215,7 @@ class Agent:
         self.speed = 0.0
 
     def on_control(self, cmd):
-        if self.estopped:
+        if self.estopped or self.fence is None or cmd.get('fence') != self.fence:
             return
         self.last_control = time.monotonic()
         self.motors.apply(cmd['seq'], cmd['throttle'], cmd['steer'], 'control')

@@ -12,6 +12,9 @@ import {
   type RelayErrorEvent,
   type Telemetry,
   type VehicleControl,
+  type VehicleEstop,
+  type VehicleEstopClear,
+  type VehicleSeat,
   type VideoCaps,
   type VideoCodec,
   type VideoConfig,
@@ -35,13 +38,18 @@ export interface AgentOptions {
   log: (line: string) => void;
 }
 
-/** What the motors are told: the last command, or zero after stop, e-stop or the dead-man. */
+/**
+ * What the motors are told: the last command, or zero after stop, e-stop or the dead-man. `fence` is the seat's token
+ * of an applied control. Two lines move nothing but say why later ones may: `seat` (a new driver's token) and
+ * `estop-clear`.
+ */
 export interface AppliedCommand {
   at: number;
   seq: number | null;
   throttle: number;
   steer: number;
-  reason: 'control' | 'stop' | 'estop' | 'deadman' | 'disconnected' | 'shutdown';
+  reason: 'control' | 'stop' | 'estop' | 'estop-clear' | 'seat' | 'deadman' | 'disconnected' | 'shutdown';
+  fence?: number;
 }
 
 const TELEMETRY_HZ = 10;
@@ -65,10 +73,17 @@ export class VehicleAgent {
   private frameSeq = 0;
   private lastSeq = -1;
   private estopped = false;
+  /** The generation of the latch that holds (Infinity: one whose number is not known yet, cleared by no message). */
+  private latchGen = 0;
+  /** The token of the current seat (null: nobody may drive), and the largest ever seen (tokens only grow). */
+  private fence: number | null = null;
+  private maxFence = 0;
   private rendering = false;
   private stopped = false;
   /** Controls that arrived older than RELAY_LIMITS.staleControlMs (server time) and were not applied. */
   staleControls = 0;
+  /** Controls refused because their seat's token was not the current one. */
+  fencedControls = 0;
   readonly clock: ClockSync;
   name = 'vehicle';
 
@@ -91,6 +106,8 @@ export class VehicleAgent {
       this.socket = socket;
       socket.on('connect', () => {
         this.opts.log(`connected to ${this.opts.server}`);
+        // A new connection is driven only after a new seat.
+        this.fence = null;
         void this.clock.sync().catch(() => undefined);
         // A new connection (or a new instance) starts its watchers from a key frame.
         this.h264?.requestKeyframe();
@@ -112,13 +129,21 @@ export class VehicleAgent {
         }
       });
       socket.on(EV.control, (c: VehicleControl) => this.onControl(c));
-      socket.on(EV.stop, () => this.apply(null, 0, 0, 'stop'));
-      socket.on(EV.estop, () => {
+      socket.on(EV.stop, () => {
+        this.fence = null;
+        this.apply(null, 0, 0, 'stop');
+      });
+      socket.on(EV.seat, (s: VehicleSeat) => this.onSeat(s));
+      socket.on(EV.estop, (e: VehicleEstop) => {
         this.estopped = true;
+        this.latchGen = typeof e?.gen === 'number' ? e.gen : Infinity;
         this.apply(null, 0, 0, 'estop');
       });
-      socket.on(EV.estopClear, () => {
+      socket.on(EV.estopClear, (c: VehicleEstopClear) => {
+        // A clear older than the latch that holds (late, or out of order) does not end it.
+        if (!this.estopped || typeof c?.gen !== 'number' || c.gen <= this.latchGen) return;
         this.estopped = false;
+        this.note('estop-clear');
       });
       socket.on(EV.keyframeRequest, () => this.h264?.requestKeyframe());
       socket.on(EV.videoConfig, (c: VideoConfig) => this.setJpeg(c.jpeg === true));
@@ -153,9 +178,21 @@ export class VehicleAgent {
     this.resolveRun?.();
   }
 
+  private onSeat(s: VehicleSeat): void {
+    if (typeof s?.fence !== 'number' || s.fence <= this.maxFence) return;
+    this.maxFence = s.fence;
+    this.fence = s.fence;
+    this.note('seat', s.fence);
+  }
+
   private onControl(c: VehicleControl): void {
     this.socket?.emit(EV.controlAck, { seq: c.seq });
     if (this.estopped) return;
+    // Fencing: only the current seat's controls move the car; anything from an ended or older seat is dropped.
+    if (this.fence === null || c.fence !== this.fence) {
+      this.fencedControls++;
+      return;
+    }
     // A burst of late commands after a network stall must not drive the car.
     if (this.clock.synced && typeof c.sentAt === 'number' && this.clock.now() - c.sentAt > RELAY_LIMITS.staleControlMs) {
       this.staleControls++;
@@ -173,7 +210,12 @@ export class VehicleAgent {
     const s = this.car.state;
     if (reason !== 'control' && s.throttle === 0 && s.steer === 0 && reason !== 'estop') return;
     this.car.command(throttle, steer);
-    const line: AppliedCommand = { at: Date.now(), seq, throttle, steer, reason };
+    const line: AppliedCommand = { at: Date.now(), seq, throttle, steer, reason, ...(reason === 'control' && this.fence !== null ? { fence: this.fence } : {}) };
+    this.opts.controlsOut?.write(JSON.stringify(line) + '\n');
+  }
+
+  private note(reason: 'seat' | 'estop-clear', fence?: number): void {
+    const line: AppliedCommand = { at: Date.now(), seq: null, throttle: 0, steer: 0, reason, ...(fence !== undefined ? { fence } : {}) };
     this.opts.controlsOut?.write(JSON.stringify(line) + '\n');
   }
 

@@ -21,7 +21,38 @@ interface Events {
   availability: [boolean];
   /** Another instance stopped heartbeating; exactly one surviving instance gets this per dead instance. */
   'instance-dead': [string];
+  /**
+   * This instance was counted dead by the others (it stood still longer than INSTANCE_TTL_MS: a paused VM, a stopped
+   * process) and they cleaned up after it: what it still holds is no longer true anywhere else.
+   */
+  'declared-dead': [];
 }
+
+/**
+ * The Redis client of Socket.IO's adapter, which calls publish and (un)subscribe without awaiting them: while Redis
+ * is away such a call fails, and that must not become an unhandled rejection (it would stop the process, on shutdown
+ * too). What is lost then is sent again as state when Redis returns.
+ */
+export class AdapterRedis extends Redis {
+  override publish(...args: unknown[]): Promise<number> {
+    return (super.publish as (...a: unknown[]) => Promise<number>)(...args).catch(() => 0);
+  }
+  override subscribe(...args: unknown[]): Promise<unknown> {
+    return (super.subscribe as (...a: unknown[]) => Promise<unknown>)(...args).catch(() => undefined);
+  }
+  override psubscribe(...args: unknown[]): Promise<unknown> {
+    return (super.psubscribe as (...a: unknown[]) => Promise<unknown>)(...args).catch(() => undefined);
+  }
+  override unsubscribe(...args: unknown[]): Promise<unknown> {
+    return (super.unsubscribe as (...a: unknown[]) => Promise<unknown>)(...args).catch(() => undefined);
+  }
+  override punsubscribe(...args: unknown[]): Promise<unknown> {
+    return (super.punsubscribe as (...a: unknown[]) => Promise<unknown>)(...args).catch(() => undefined);
+  }
+}
+
+/** How often the commands connection is probed; a probe unanswered within REDIS_TIMEOUT_MS counts as Redis down. */
+const PROBE_MS = 500;
 
 /**
  * What the instances share: this instance's id, the Redis connections, a message bus between instances (one channel
@@ -43,6 +74,9 @@ export class ClusterService extends EventEmitter<Events> implements OnModuleInit
   private readonly handlers = new Map<string, ((msg: BusMessage) => void)[]>();
   private readonly frameHandlers = new Map<string, (data: Buffer) => void>();
   private timers: NodeJS.Timeout[] = [];
+  private probing = false;
+  /** This process has heartbeated once: from then on, finding itself absent from the registry means it was removed. */
+  private registered = false;
   readonly prefix: string;
 
   constructor(@Inject(CONFIG) private readonly config: AppConfig) {
@@ -50,9 +84,13 @@ export class ClusterService extends EventEmitter<Events> implements OnModuleInit
     this.instanceId = config.instanceId;
     this.prefix = config.redis?.prefix ?? 'vicer';
     if (config.redis) {
-      this.redis = this.client('commands', { enableOfflineQueue: false });
+      // Every call has a deadline: a Redis that stands still (SIGSTOP, a paused VM, a full network buffer) fails calls
+      // after it instead of hanging the API, and the probe counts it as down.
+      this.redis = this.client('commands', { enableOfflineQueue: false, commandTimeout: config.redis.timeoutMs });
       this.redis.on('ready', () => ((this.commandsReady = true), this.updateAvailability()));
       this.redis.on('close', () => ((this.commandsReady = false), this.updateAvailability()));
+      this.timers.push(setInterval(() => void this.probe(), PROBE_MS));
+      this.timers.forEach((t) => t.unref());
     }
   }
 
@@ -97,19 +135,15 @@ export class ClusterService extends EventEmitter<Events> implements OnModuleInit
    */
   async join(io: Server): Promise<void> {
     if (!this.redis) return;
-    const pub = this.client('adapter-pub', {});
-    const sub = this.client('adapter-sub', {});
-    // The adapter publishes without awaiting: while Redis is down a publish fails, which must not become an
-    // unhandled rejection (that stops the process). A broadcast lost then is re-sent as state when Redis returns.
-    const publish = pub.publish.bind(pub) as (...a: unknown[]) => Promise<number>;
-    (pub as unknown as { publish: (...a: unknown[]) => Promise<number> }).publish = (...a) => publish(...a).catch(() => 0);
+    const pub = this.client('adapter-pub', {}, AdapterRedis);
+    const sub = this.client('adapter-sub', {}, AdapterRedis);
     this.adapterClients = [pub, sub];
     io.adapter(createAdapter(pub, sub, { key: this.key('sio'), requestsTimeout: 2000 }));
     // Shared state counts as available only when this instance also hears the bus (after a reconnect, once it has
     // subscribed again): a lock message must not be published into a channel nobody here listens to.
     this.subReady = false;
     // Its subscriptions are made again by this service on every 'ready', which then marks the bus as heard.
-    this.sub = this.client('subscriber', { autoResubscribe: false });
+    this.sub = this.client('subscriber', { autoResubscribe: false, commandTimeout: this.config.redis!.timeoutMs });
     this.sub.on('messageBuffer', (channel: Buffer, data: Buffer) => this.onChannel(channel.toString(), data));
     this.sub.on('close', () => ((this.subReady = false), this.updateAvailability()));
     this.sub.on('ready', () => {
@@ -198,17 +232,45 @@ export class ClusterService extends EventEmitter<Events> implements OnModuleInit
     if (!this.redis || !this.up) return;
     const now = Date.now();
     try {
-      await this.redis.zadd(this.key('instances'), now, this.instanceId);
+      const added = await this.redis.zadd(this.key('instances'), now, this.instanceId);
+      // Absent from the registry after having been in it: removed by a survivor (or Redis started empty). Only the
+      // survivor's mark tells the first from the second.
+      if (added === 1 && this.registered && (await this.redis.del(this.key('dead', this.instanceId))) === 1) {
+        this.logger.warn(`instance ${this.instanceId} was counted dead by the others while it stood still; its connections start over`);
+        this.emit('declared-dead');
+      }
+      this.registered = true;
       const dead = await this.redis.zrangebyscore(this.key('instances'), '-inf', now - INSTANCE_TTL_MS);
       for (const id of dead) {
         // ZREM is atomic: of all the survivors, one removes it and cleans up after it.
         if (id !== this.instanceId && (await this.redis.zrem(this.key('instances'), id)) === 1) {
           this.logger.warn(`instance ${id} stopped heartbeating; cleaning up after it`);
+          await this.redis.set(this.key('dead', id), '1', 'PX', 24 * 3600_000);
           this.emit('instance-dead', id);
         }
       }
     } catch {
       // Redis went away between the check and the call: the next heartbeat tries again.
+    }
+  }
+
+  /**
+   * A PING past its deadline: Redis counts as down now (drivers revoked, vehicles stopped, the API answers without
+   * it), and every connection is dropped so that what was queued on it is not sent late; they reconnect by themselves.
+   */
+  private async probe(): Promise<void> {
+    if (!this.redis || !this.commandsReady || this.probing) return;
+    this.probing = true;
+    try {
+      await this.redis.ping();
+    } catch (err) {
+      if (!this.commandsReady) return;
+      this.logger.warn(`Redis did not answer within REDIS_TIMEOUT_MS (${this.config.redis!.timeoutMs} ms): counted as down (${(err as Error).message})`);
+      this.commandsReady = false;
+      this.updateAvailability();
+      for (const c of [this.redis, this.sub, ...this.adapterClients]) c?.disconnect(true);
+    } finally {
+      this.probing = false;
     }
   }
 
@@ -225,8 +287,8 @@ export class ClusterService extends EventEmitter<Events> implements OnModuleInit
     if (up) void this.heartbeat();
   }
 
-  private client(name: string, extra: RedisOptions): Redis {
-    const c = new Redis(this.config.redis!.url, {
+  private client(name: string, extra: RedisOptions, Client: typeof Redis = Redis): Redis {
+    const c = new Client(this.config.redis!.url, {
       connectionName: `vicer:${this.instanceId}:${name}`,
       // RESP2 and a reconnect every 0.2–2 s, forever.
       retryStrategy: (times) => Math.min(200 * times, 2000),

@@ -117,6 +117,7 @@ const EnvSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,40}$/, 'must be 1-40 letters, digits, dots, dashes or underscores')
     .default('vicer'),
+  REDIS_TIMEOUT_MS: positiveInt(1000, 60_000),
   INSTANCE_ID: z
     .string()
     .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1-64 letters, digits, dots, colons, dashes or underscores')
@@ -143,7 +144,8 @@ export interface AppConfig {
   /** Drive recordings (MCAP): every drive when `all`, else the vehicles an admin turned it on for. */
   recordings: { all: boolean; dir: string; retentionDays: number; maxBytes: number };
   /** Several instances share state through Redis when set; one process with no Redis otherwise. */
-  redis: { url: string; prefix: string } | null;
+  /** `timeoutMs`: the deadline of every Redis call; past it, Redis counts as down until it answers again. */
+  redis: { url: string; prefix: string; timeoutMs: number } | null;
   /** This process among the instances: stable across its restarts (connection rows are closed per instance). */
   instanceId: string;
   rtc: {
@@ -211,7 +213,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       retentionDays: e.RECORDING_RETENTION_DAYS,
       maxBytes: Math.round(e.RECORDINGS_MAX_GB * 1024 ** 3),
     },
-    redis: e.REDIS_URL ? { url: e.REDIS_URL, prefix: e.REDIS_PREFIX } : null,
+    redis: e.REDIS_URL ? { url: e.REDIS_URL, prefix: e.REDIS_PREFIX, timeoutMs: e.REDIS_TIMEOUT_MS } : null,
     instanceId: e.INSTANCE_ID ?? `${hostname()}-${e.PORT}`,
     rtc: {
       stunUrls: e.STUN_URLS,

@@ -86,6 +86,14 @@ export class ConnectionsService implements OnModuleInit, OnModuleDestroy {
         .then(() => this.schedulePresence())
         .catch((err) => this.logger.warn({ err }, 'cannot close the rows of a lost instance'));
     });
+    // The others closed this instance's rows while it stood still: its sessions end now, truly, and the clients
+    // reconnect (a transport close, not a kick) and open new rows wherever they land.
+    this.cluster.on('declared-dead', () => {
+      for (const live of this.live.values()) {
+        this.markClosing(live.socket, 'instance-lost');
+        live.socket.conn.close();
+      }
+    });
     this.cluster.handle('kick', (m) => {
       const live = this.live.get(m.connectionId as string);
       if (live) this.kickHere(live);

@@ -13,7 +13,9 @@ import { Accounts1763700000000 } from '../users/migrations/1763700000000-account
 import { User } from '../users/user.entity.js';
 import { Vehicles1763800000000 } from '../vehicles/migrations/1763800000000-vehicles.js';
 import { Vehicle } from '../vehicles/vehicle.entity.js';
+import { EstopLatch } from '../relay/estop-latch.entity.js';
+import { EstopLatches1764500000000 } from '../relay/migrations/1764500000000-estop-latches.js';
 
 /** Every entity and migration, in order; each feature keeps its own next to it. */
-export const ENTITIES = [User, Session, RefreshToken, Vehicle, Connection, AuthEvent, Setting, CallRecord, ApiToken, Recording, RecordingVehicle];
-export const MIGRATIONS = [Accounts1763700000000, Vehicles1763800000000, Connections1763900000000, Calls1764000000000, ConnectionInstances1764100000000, ApiTokens1764200000000, Recordings1764300000000, ApiTokenScopes1764400000000];
+export const ENTITIES = [User, Session, RefreshToken, Vehicle, Connection, AuthEvent, Setting, CallRecord, ApiToken, Recording, RecordingVehicle, EstopLatch];
+export const MIGRATIONS = [Accounts1763700000000, Vehicles1763800000000, Connections1763900000000, Calls1764000000000, ConnectionInstances1764100000000, ApiTokens1764200000000, Recordings1764300000000, ApiTokenScopes1764400000000, EstopLatches1764500000000];

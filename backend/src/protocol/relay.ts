@@ -80,6 +80,8 @@ export const RELAY_EVENTS = {
   videoCaps: 'video:caps',
   // server → vehicle
   stop: 'stop',
+  /** A new driver holds the seat: controls carrying this fencing token may move the vehicle, no other. */
+  seat: 'seat',
   /** Send a key frame soon (a watcher joined or fell behind). */
   keyframeRequest: 'keyframe:request',
   /** Which streams watchers need: `jpeg: true` when some watcher cannot decode H.264. */
@@ -229,12 +231,39 @@ export type WatchRequest = z.infer<typeof WatchSchema>;
 export type VideoCaps = z.infer<typeof VideoCapsSchema>;
 export type Telemetry = Record<string, unknown> & { speed?: number; heading?: number; x?: number; y?: number; battery?: number };
 
-/** What the vehicle receives. `sentAt` is when the driver sent it, in server time (see `clock`). */
+/**
+ * What the vehicle receives. `sentAt` is when the driver sent it, in server time (see `clock`). `fence` is the
+ * fencing token of the driver's seat: the vehicle applies a control only when it is the token of the latest `seat`
+ * and no `stop` came since.
+ */
 export interface VehicleControl {
   seq: number;
   throttle: number;
   steer: number;
   sentAt: number;
+  fence: number;
+}
+
+/**
+ * To the vehicle before the first control of a new driver. Tokens only grow (every acquisition, takeover included,
+ * gets a larger one, across restarts of the server and of Redis): a `seat` with a token at or below one already seen
+ * is stale and ignored.
+ */
+export interface VehicleSeat {
+  fence: number;
+}
+
+/**
+ * To the vehicle: the e-stop latch. `gen` numbers the latch's changes (a latch and its clear each take the next
+ * number, kept in the database); a clear applies only when its `gen` is above the latch's. A latch whose number is
+ * not known yet (the database was unreachable) has `gen: null` and only a later latch's number can be cleared.
+ */
+export interface VehicleEstop {
+  by: string;
+  gen: number | null;
+}
+export interface VehicleEstopClear {
+  gen: number;
 }
 
 /** The ack of `clock`: the client's `t0` back, and the server's time when it answered (epoch ms). */
@@ -287,11 +316,17 @@ export interface Hello {
   instanceId: string;
 }
 
+export const DRIVE_REVOKED_REASONS = ['takeover', 'lease-expired', 'unavailable', 'vehicle-lost'] as const;
+
 /** To the driver who lost the seat: to an admin's takeover, or because no control arrived within the lease. */
 export interface DriveRevoked {
   vehicleId: string;
-  /** `unavailable`: the shared state (Redis) became unreachable, so no lock can be checked. */
-  reason: 'takeover' | 'lease-expired' | 'unavailable';
+  /**
+   * `unavailable`: the shared state (Redis) became unreachable, so no lock can be checked. `vehicle-lost`: the
+   * vehicle's connection ended (or its server instance died); a vehicle that comes back is driven only after a new
+   * `drive:acquire`.
+   */
+  reason: (typeof DRIVE_REVOKED_REASONS)[number];
   by?: DriverView;
 }
 

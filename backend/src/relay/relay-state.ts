@@ -4,6 +4,19 @@ import type { DriverView, VideoCaps } from '../protocol/index.js';
 export interface DriverLock extends DriverView {
   socketId: string;
   instanceId: string;
+  /** The fencing token of this acquisition: larger than every earlier one of the vehicle (see `nextFence`). */
+  fence: number;
+}
+
+/**
+ * The next fencing token: above the last one given, and never below the clock in microseconds, so tokens keep growing
+ * when the store itself starts empty (a Redis restarted without persistence, a server restarted) while the vehicle
+ * still remembers the last token it saw. A vehicle's instance also reads its own clock to tell locks acquired before
+ * the vehicle connected from later ones: instance clocks must be NTP-synced (a skew only costs a driver who took the
+ * seat within it a `vehicle-lost` and a second acquire, never a stale lock driving).
+ */
+export function nextFence(last: number, nowMs = Date.now()): number {
+  return Math.max(last + 1, nowMs * 1000);
 }
 
 export interface AcquireResult {
@@ -22,29 +35,26 @@ export interface VehicleHome {
   caps?: VideoCaps;
 }
 
-/** Everything the vehicle list shows, read at once. */
+/** Everything the vehicle list shows that the shared store keeps, read at once (the e-stop latch is in the database). */
 export interface VehicleSnapshot {
   home: VehicleHome | null;
   driver: DriverLock | null;
-  estopped: boolean;
   viewers: number;
 }
 
 /**
- * State that every instance must agree on: driver locks with their lease, e-stop latches, which instance holds each
+ * State that every instance must agree on: driver locks with their lease and fencing token, which instance holds each
  * vehicle, and how many watch it where. One process keeps it in memory; several keep it in Redis (relay-state.redis.ts).
  * Every call may fail when the shared store is unreachable; callers treat that as "not granted".
  */
 export interface RelayStateStore {
   /** Takes the seat when free (or held by this socket), or from anyone with `force`; the lease lasts `leaseMs`. */
-  acquireDriver(vehicleId: string, driver: DriverLock, force: boolean, leaseMs: number): Promise<AcquireResult>;
+  acquireDriver(vehicleId: string, driver: Omit<DriverLock, 'fence'>, force: boolean, leaseMs: number): Promise<AcquireResult>;
   /** Extends the lease if `socketId` still holds the seat. */
   renewDriver(vehicleId: string, socketId: string, leaseMs: number): Promise<boolean>;
   /** Frees the seat if `socketId` holds it; returns the lock that was freed. */
   releaseDriver(vehicleId: string, socketId: string): Promise<DriverLock | null>;
   driverOf(vehicleId: string): Promise<DriverLock | null>;
-  setEstop(vehicleId: string, latched: boolean): Promise<void>;
-  isEstopped(vehicleId: string): Promise<boolean>;
   /** This instance holds the vehicle's socket (refreshed every second while it does). */
   setHome(vehicleId: string, home: VehicleHome, ttlMs: number): Promise<void>;
   /** The vehicle left this instance; a newer home elsewhere is kept. */
@@ -62,16 +72,19 @@ export const RELAY_STATE = Symbol('RELAY_STATE');
 /** The single-process store: the lease is kept by the driver's instance timer, nothing expires by itself. */
 export class InMemoryRelayState implements RelayStateStore {
   private readonly drivers = new Map<string, DriverLock>();
-  private readonly estops = new Set<string>();
+  private readonly fences = new Map<string, number>();
   private readonly homes = new Map<string, VehicleHome>();
   private readonly viewerCounts = new Map<string, Map<string, number>>();
 
-  async acquireDriver(vehicleId: string, driver: DriverLock, force: boolean): Promise<AcquireResult> {
+  async acquireDriver(vehicleId: string, driver: Omit<DriverLock, 'fence'>, force: boolean): Promise<AcquireResult> {
     const current = this.drivers.get(vehicleId) ?? null;
     if (current && current.socketId !== driver.socketId && !force) return { ok: false, holder: current, replaced: null };
-    this.drivers.set(vehicleId, driver);
+    const fence = nextFence(this.fences.get(vehicleId) ?? 0);
+    this.fences.set(vehicleId, fence);
+    const lock = { ...driver, fence };
+    this.drivers.set(vehicleId, lock);
     const replaced = current && current.socketId !== driver.socketId ? current : null;
-    return { ok: true, holder: driver, replaced };
+    return { ok: true, holder: lock, replaced };
   }
 
   async renewDriver(vehicleId: string, socketId: string): Promise<boolean> {
@@ -87,15 +100,6 @@ export class InMemoryRelayState implements RelayStateStore {
 
   async driverOf(vehicleId: string): Promise<DriverLock | null> {
     return this.drivers.get(vehicleId) ?? null;
-  }
-
-  async setEstop(vehicleId: string, latched: boolean): Promise<void> {
-    if (latched) this.estops.add(vehicleId);
-    else this.estops.delete(vehicleId);
-  }
-
-  async isEstopped(vehicleId: string): Promise<boolean> {
-    return this.estops.has(vehicleId);
   }
 
   async setHome(vehicleId: string, home: VehicleHome): Promise<void> {
@@ -117,12 +121,11 @@ export class InMemoryRelayState implements RelayStateStore {
   async snapshot(vehicleId: string, instances: string[]): Promise<VehicleSnapshot> {
     let viewers = 0;
     for (const i of instances) viewers += this.viewerCounts.get(i)?.get(vehicleId) ?? 0;
-    return { home: this.homes.get(vehicleId) ?? null, driver: this.drivers.get(vehicleId) ?? null, estopped: this.estops.has(vehicleId), viewers };
+    return { home: this.homes.get(vehicleId) ?? null, driver: this.drivers.get(vehicleId) ?? null, viewers };
   }
 
   async forget(vehicleId: string): Promise<void> {
     this.drivers.delete(vehicleId);
-    this.estops.delete(vehicleId);
     this.homes.delete(vehicleId);
   }
 }

@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { ClusterService } from '../cluster/cluster.service.js';
 import { RELAY_EVENTS as EV, type VehicleState } from '../protocol/index.js';
 import { RelaySockets, USERS_ROOM, WATCH_ROOM } from '../sockets/relay-sockets.js';
+import { EstopService } from './estop.service.js';
 import { RELAY_STATE, type RelayStateStore } from './relay-state.js';
 
 /**
@@ -18,17 +19,26 @@ export class VehicleStateService {
     @Inject(RELAY_STATE) private readonly store: RelayStateStore,
     private readonly cluster: ClusterService,
     private readonly sockets: RelaySockets,
+    private readonly estops: EstopService,
   ) {}
 
+  /** Without the shared store (Redis down or past its deadline) a vehicle shows as offline, with its latch as stored. */
   async stateOf(vehicleId: string): Promise<VehicleState> {
-    if (!this.cluster.available) return { vehicleId, online: false, driver: null, estopped: false, viewers: 0, fps: 0 };
-    const snap = await this.store.snapshot(vehicleId, await this.cluster.liveInstances());
+    const estopped = this.estops.isLatched(vehicleId);
+    const unknown = { vehicleId, online: false, driver: null, estopped, viewers: 0, fps: 0 };
+    if (!this.cluster.available) return unknown;
+    let snap;
+    try {
+      snap = await this.store.snapshot(vehicleId, await this.cluster.liveInstances());
+    } catch {
+      return unknown;
+    }
     const fps = this.localFps(vehicleId) ?? snap.home?.fps ?? 0;
     return {
       vehicleId,
       online: snap.home !== null,
       driver: snap.driver ? { userId: snap.driver.userId, name: snap.driver.name } : null,
-      estopped: snap.estopped,
+      estopped,
       viewers: snap.viewers,
       fps: snap.home ? fps : 0,
     };

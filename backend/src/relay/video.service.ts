@@ -165,6 +165,12 @@ export class VideoService implements OnModuleInit, OnModuleDestroy {
     }
     if (codec === 'jpeg') void this.updateJpegDemand(vehicleId);
     await this.reportViewers(true);
+    // The socket closed while this waited on Redis: its close found nothing to undo then, so the watch undoes itself.
+    if (socket.disconnected) {
+      this.watching.get(socket)?.delete(vehicleId);
+      if (ch.unwatch(socket.id)) await this.afterUnwatch(vehicleId);
+      return codec;
+    }
     void this.state.publish(vehicleId);
     return codec;
   }

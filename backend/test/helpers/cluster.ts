@@ -16,6 +16,9 @@ export interface TestRedis {
   /** Only for a server started here. */
   stop?(): Promise<void>;
   start?(): Promise<void>;
+  /** Freezes (SIGSTOP) and thaws (SIGCONT) the server: connections stay open, nothing is answered meanwhile. */
+  pause?(): void;
+  resume?(): void;
 }
 
 async function answers(url: string): Promise<boolean> {
@@ -65,6 +68,8 @@ export async function startRedis(): Promise<Required<TestRedis>> {
       c.kill('SIGKILL');
       await new Promise((r) => c.once('exit', r));
     },
+    pause: () => void child?.kill('SIGSTOP'),
+    resume: () => void child?.kill('SIGCONT'),
   };
   await redis.start();
   process.once('exit', () => {
@@ -152,9 +157,9 @@ export interface TestCluster {
   stop(): Promise<void>;
 }
 
-export async function startCluster(opts: { instances?: number; redis?: TestRedis; env?: Record<string, string> } = {}): Promise<TestCluster> {
+export async function startCluster(opts: { instances?: number; redis?: TestRedis; env?: Record<string, string>; db?: TestDatabase } = {}): Promise<TestCluster> {
   const n = opts.instances ?? 3;
-  const [db, redis] = await Promise.all([pgDatabase(), opts.redis ? Promise.resolve(opts.redis) : ensureRedis()]);
+  const [db, redis] = await Promise.all([opts.db ?? pgDatabase(), opts.redis ? Promise.resolve(opts.redis) : ensureRedis()]);
   const prefix = `vicer-test-${randomBytes(4).toString('hex')}`;
   const env: Record<string, string> = { ...db.env, REDIS_URL: redis.url, REDIS_PREFIX: prefix, JWT_SECRET: randomBytes(32).toString('hex'), TRUST_PROXY: '1', ...opts.env };
   const ports = await Promise.all(Array.from({ length: n }, () => freePort()));

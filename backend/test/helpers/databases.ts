@@ -37,13 +37,22 @@ export async function sqliteDatabase(): Promise<TestDatabase> {
   };
 }
 
-/** A database created for this test on the PostgreSQL server of ensurePostgres(), dropped by cleanup. */
-export async function pgDatabase(): Promise<TestDatabase> {
-  const adminUrl = await ensurePostgres();
+/** A database created for this test on the PostgreSQL server of ensurePostgres() (or `adminUrl`), dropped by cleanup. */
+export async function pgDatabase(adminUrl?: string): Promise<TestDatabase> {
+  adminUrl ??= await ensurePostgres();
   const name = `vicer_test_${process.pid}_${Date.now()}_${Math.floor(Math.random() * 1e6)}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
+  // A connection per statement: the server may be restarted under a test (the chaos tier does).
+  const asAdmin = async (sql: string) => {
+    const admin = new pg.Client({ connectionString: adminUrl });
+    admin.on('error', () => undefined);
+    await admin.connect();
+    try {
+      await admin.query(sql);
+    } finally {
+      await admin.end().catch(() => undefined);
+    }
+  };
+  await asAdmin(`CREATE DATABASE ${name}`);
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   return {
@@ -51,6 +60,7 @@ export async function pgDatabase(): Promise<TestDatabase> {
     env: { DATABASE_URL: url.toString() },
     async query(sql, params = []) {
       const c = new pg.Client({ connectionString: url.toString() });
+      c.on('error', () => undefined);
       await c.connect();
       try {
         return (await c.query(sql, params as unknown[])).rows;
@@ -59,8 +69,7 @@ export async function pgDatabase(): Promise<TestDatabase> {
       }
     },
     async cleanup() {
-      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await admin.end();
+      await asAdmin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     },
   };
 }
@@ -95,7 +104,7 @@ export function ensurePostgres(): Promise<string> {
     const given = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
     if (await answers(given)) return given;
     if (process.env.TEST_PG_URL) throw new Error(`PostgreSQL is not reachable at TEST_PG_URL=${given}`);
-    return startOwnPostgres();
+    return (await startOwnPostgres()).url;
   })();
   return started;
 }
@@ -130,7 +139,15 @@ export function freePort(): Promise<number> {
   });
 }
 
-async function startOwnPostgres(): Promise<string> {
+/** A PostgreSQL server of this process's own, which a test may stop and start again (a database restart). */
+export interface OwnPostgres {
+  url: string;
+  /** `immediate` is a crash (no checkpoint); `fast` a clean shutdown that ends every session. */
+  stop(mode?: 'fast' | 'immediate'): void;
+  start(): void;
+}
+
+export async function startOwnPostgres(): Promise<OwnPostgres> {
   const dir = mkdtempSync(join(tmpdir(), 'vicer-pg-'));
   const port = await freePort();
   // PostgreSQL refuses to run as root: as root the cluster belongs to the postgres user.
@@ -142,13 +159,17 @@ async function startOwnPostgres(): Promise<string> {
     if (r.status !== 0) throw new Error(`${bin} failed: ${r.stderr || r.stdout}`);
   };
   run('initdb', ['-D', join(dir, 'data'), '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']);
-  run('pg_ctl', ['-D', join(dir, 'data'), '-l', join(dir, 'log'), '-w', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, 'start']);
-  process.once('exit', () => {
+  const start = () => run('pg_ctl', ['-D', join(dir, 'data'), '-l', join(dir, 'log'), '-w', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, 'start']);
+  const stop = (mode: 'fast' | 'immediate' = 'immediate') => {
     const cmd = asRoot ? ['runuser', '-u', 'postgres', '--', pgBin('pg_ctl')] : [pgBin('pg_ctl')];
-    spawnSync(cmd[0], [...cmd.slice(1), '-D', join(dir, 'data'), '-m', 'immediate', 'stop']);
+    spawnSync(cmd[0], [...cmd.slice(1), '-D', join(dir, 'data'), '-m', mode, '-w', 'stop']);
+  };
+  start();
+  process.once('exit', () => {
+    stop();
     rmSync(dir, { recursive: true, force: true });
   });
-  return `postgres://postgres@127.0.0.1:${port}/postgres`;
+  return { url: `postgres://postgres@127.0.0.1:${port}/postgres`, stop, start };
 }
 
 function uid(user: string): number {

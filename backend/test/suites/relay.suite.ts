@@ -493,7 +493,9 @@ export function relaySuite(database: DatabaseFactory) {
         const sent = control(v.id, 5, 0.25, -0.5);
         d.socket.emit('control', sent);
         const [c] = await v.peer.next('control');
-        assert.deepEqual(c, { seq: 5, throttle: 0.25, steer: -0.5, sentAt: sent.sentAt }, 'the send time goes along (server time)');
+        const [seat] = await v.peer.next('seat');
+        assert.equal(typeof seat.fence, 'number', 'the vehicle was told the seat’s fencing token before its first control');
+        assert.deepEqual(c, { seq: 5, throttle: 0.25, steer: -0.5, sentAt: sent.sentAt, fence: seat.fence }, 'the send time and the seat’s token go along');
         const [ack] = await d.next('control:ack');
         assert.equal(ack.seq, 5);
         assert.ok(ack.rttMs >= 0 && ack.rttMs < 5000);

@@ -5,6 +5,7 @@ import { AGENT, runAgent, waitFor, type RunningAgent } from '../helpers/agent.js
 import { ADMIN_EMAIL, ADMIN_PASSWORD, startServer, type TestServer } from '../helpers/server.js';
 import { connectPeer, sleep, type Peer } from '../helpers/sockets.js';
 import { renameTable, type DatabaseFactory, type TestDatabase } from '../helpers/databases.js';
+import { startShapingProxy } from '../../../bench/shaping-proxy.js';
 
 /** The vehicle agent as a child process against a real server; on SQLite and PostgreSQL. */
 export function vehicleAgentSuite(database: DatabaseFactory) {
@@ -142,19 +143,45 @@ export function vehicleAgentSuite(database: DatabaseFactory) {
       assert.equal(await agent.exited, 0);
     });
 
-    it('stale commands: a control older than 250 ms in server time when it arrives is not applied, and is counted in telemetry', { timeout: 30_000 }, async () => {
+    it('stale commands: a control older than 250 ms in server time when it reaches the agent is not applied, and is counted in telemetry', { timeout: 30_000 }, async () => {
+      const v = await register();
+      // A link that holds every byte 300 ms each way between the agent and the server: what leaves the server fresh
+      // reaches the agent stale (the server's own gate lets it pass: it was fresh there).
+      const link = await startShapingProxy(Number(new URL(s.url).port), { rateBps: 100e6, delayMs: 300 });
+      try {
+        const agent = runAgent(['--server', `http://127.0.0.1:${link.port}`, '--token', v.token, '--codec', 'jpeg', '--fps', '5', '--size', '160x120', '--controls-out', '-']);
+        agents.push(agent);
+        const w = await watcher(v.id);
+        await w.next('vehicle:state', (st) => st.vehicleId === v.id && st.online, 10_000);
+        await sleep(4000); // the agent’s clock sync: five round trips of 600 ms
+        assert.equal((await w.call('drive:acquire', { vehicleId: v.id })).ok, true);
+        await waitFor(() => agent.lines.find((l) => l.reason === 'seat'), 5000);
+        for (let seq = 1; seq <= 3; seq++) w.socket.emit('control', { vehicleId: v.id, seq, throttle: 1, steer: 0, sentAt: Date.now() });
+        const [tel] = await w.next('telemetry', (t) => t.staleControls === 3, 5000);
+        assert.equal(tel.speed, 0);
+        assert.equal(agent.lines.filter((l) => l.reason === 'control').length, 0, 'none was applied');
+        // Dated 200 ms ahead, it is 100 ms old when it arrives: applied.
+        w.socket.emit('control', { vehicleId: v.id, seq: 4, throttle: 1, steer: 0, sentAt: Date.now() + 200 });
+        await waitFor(() => agent.lines.find((l) => l.reason === 'control' && l.seq === 4), 5000);
+        agent.child.kill('SIGTERM');
+      } finally {
+        link.server.close();
+      }
+    });
+
+    it('the server gates stale commands too: a control older than 250 ms when it reaches the vehicle’s instance is not forwarded', { timeout: 30_000 }, async () => {
       const v = await register();
       const agent = runAgent(['--server', s.url, '--token', v.token, '--codec', 'jpeg', '--fps', '5', '--size', '160x120', '--controls-out', '-']);
       agents.push(agent);
       const w = await watcher(v.id);
       assert.equal((await w.call('drive:acquire', { vehicleId: v.id })).ok, true);
-      await sleep(500); // the agent's clock sync
+      await waitFor(() => agent.lines.find((l) => l.reason === 'seat'), 10_000);
       for (let seq = 1; seq <= 3; seq++) w.socket.emit('control', { vehicleId: v.id, seq, throttle: 1, steer: 0, sentAt: Date.now() - 1000 });
-      const [tel] = await w.next('telemetry', (t) => t.staleControls === 3, 5000);
-      assert.equal(tel.speed, 0);
-      assert.equal(agent.lines.filter((l) => l.reason === 'control').length, 0, 'none was applied');
-      w.socket.emit('control', { vehicleId: v.id, seq: 4, throttle: 1, steer: 0, sentAt: Date.now() });
-      await waitFor(() => agent.lines.find((l) => l.reason === 'control' && l.seq === 4), 5000);
+      w.socket.emit('control', { vehicleId: v.id, seq: 4, throttle: 0.5, steer: 0, sentAt: Date.now() });
+      const applied = await waitFor(() => agent.lines.find((l) => l.reason === 'control'), 5000);
+      assert.equal(applied.seq, 4, 'the first control the vehicle applied is the fresh one');
+      const stats = (await (await fetch(`${s.url}/api/vehicles/${v.id}/stats`, { headers: { authorization: `Bearer ${admin}` } })).json()) as { controlsDropped: number };
+      assert.ok(stats.controlsDropped >= 3, `the three stale ones were dropped at the server (${stats.controlsDropped})`);
       agent.child.kill('SIGTERM');
     });
 

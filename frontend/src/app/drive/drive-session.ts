@@ -7,7 +7,7 @@ import { RelaySocketService } from '../relay/relay-socket.service';
 import { ToastService } from '../shell/toast.service';
 import { ControlInput, ControlLoop, gamepadAxes, ZERO, type Axes } from './control-input';
 import { canDecodeH264 } from './h264-support';
-import { errorText } from '../i18n/messages';
+import { driveRevokedMessage, errorText } from '../i18n/messages';
 
 /** The drive page's state: the vehicle list, the watched vehicle, and driving it. Provided per page. */
 @Injectable()
@@ -59,7 +59,7 @@ export class DriveSession {
       this.relay.on(EV.driveRevoked, (r: DriveRevoked) => {
         if (r.vehicleId !== this.selectedId()) return;
         this.stopDriving();
-        this.toast.info(r.reason === 'takeover' ? $localize`${r.by?.name ?? $localize`An admin`}:name: took over the controls` : $localize`Control released: no input reached the server for 1 s`);
+        this.toast.info(driveRevokedMessage(r));
       }),
     ];
     // After a reconnect the server knows nothing of us: watch again; driving has ended.

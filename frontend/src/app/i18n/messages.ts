@@ -1,4 +1,4 @@
-import type { Role, TokenScope } from '@vicer/protocol';
+import type { DriveRevoked, Role, TokenScope } from '@vicer/protocol';
 
 /**
  * Text for the server's stable codes: an HTTP error's `code`, a field error's `code` (with its `limit`), a socket
@@ -133,6 +133,20 @@ export function disconnectReasonName(reason: string | null): string {
       return $localize`sign-in expired`;
     default:
       return reason;
+  }
+}
+
+/** Why the driver lost the controls, as the drive page says it. */
+export function driveRevokedMessage(r: DriveRevoked): string {
+  switch (r.reason) {
+    case 'takeover':
+      return $localize`${r.by?.name ?? $localize`An admin`}:name: took over the controls`;
+    case 'vehicle-lost':
+      return $localize`Control released: the vehicle lost its connection. Take control again once it is back.`;
+    case 'unavailable':
+      return $localize`Control released: the server lost its shared state. Take control again in a moment.`;
+    default:
+      return $localize`Control released: no input reached the server for 1 s`;
   }
 }
 
