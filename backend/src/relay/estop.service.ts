@@ -167,7 +167,9 @@ export class EstopService implements OnModuleInit, OnModuleDestroy {
     const r = this.cluster.redis;
     if (!r || !this.cluster.available) return;
     try {
-      const keys = await r.keys(this.cluster.key('estop', '*'));
+      // SCAN, not KEYS: this runs at every start, and KEYS would stall a large shared Redis.
+      const keys: string[] = [];
+      for await (const batch of r.scanStream({ match: this.cluster.key('estop', '*'), count: 500 })) keys.push(...(batch as string[]));
       for (const key of keys) {
         const vehicleId = key.slice(this.cluster.key('estop').length + 1);
         await this.latch(vehicleId, 'latched before the upgrade');
